@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The one test command: installs what is missing, checks formatting and lints,
+# runs the unit tests, then the integration tests against a real Kafka that it
+# starts on loopback and always stops again.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+started=$(date +%s)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# ---- what the build and the tests need -------------------------------------
+log "checking the toolchain and system packages"
+# shellcheck source=scripts/lib/deps.sh
+source "$ROOT/scripts/lib/deps.sh"
+ensure_build_deps
+
+# One profile for lints, unit tests, integration tests and the binaries they
+# start, so librdkafka and RocksDB are compiled once per checkout.
+CARGO_FLAGS=(--release --locked)
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy -D warnings"
+cargo clippy "${CARGO_FLAGS[@]}" --all-targets -- -D warnings
+
+log "unit tests"
+cargo test "${CARGO_FLAGS[@]}" --lib --bins
+
+# ---- integration tests against a real broker -------------------------------
+# A port and data directory of their own, so a broker a person started by
+# hand (scripts/kafka.sh up) is never touched.
+export KAFKA_PORT="${GAPWATCH_TEST_KAFKA_PORT:-19092}"
+export KAFKA_DIR="${GAPWATCH_TEST_KAFKA_DIR:-$ROOT/.kafka/test}"
+cleanup() {
+    local rc=$?
+    log "stopping the test broker"
+    "$ROOT/scripts/kafka.sh" down || true
+    echo "scripts/test.sh: finished in $(( $(date +%s) - started ))s (exit $rc)"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building the binaries the integration tests start"
+cargo build "${CARGO_FLAGS[@]}" --bins --tests
+
+log "starting Kafka on 127.0.0.1:$KAFKA_PORT"
+"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
+"$ROOT/scripts/kafka.sh" up
+GAPWATCH_TEST_BOOTSTRAP="$("$ROOT/scripts/kafka.sh" bootstrap)"
+export GAPWATCH_TEST_BOOTSTRAP
+
+log "integration tests against $GAPWATCH_TEST_BOOTSTRAP"
+cargo test "${CARGO_FLAGS[@]}" --test '*' -- --test-threads 2

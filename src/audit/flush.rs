@@ -1,0 +1,76 @@
+//! Writing what changed since the last flush as one atomic batch.
+
+use std::time::Instant;
+
+use super::Auditor;
+use crate::store::{StoreError, StreamRef};
+
+impl Auditor {
+    /// Writes every changed stream, its gaps, the healed gaps and each
+    /// partition's next offset in one RocksDB batch. On failure nothing is
+    /// marked clean, so the next flush writes it all again.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let store = &self.store;
+        let mut batch = store.batch();
+        for t in self.topics.values() {
+            for (partition, slot) in &t.partitions {
+                for key in &slot.dirty {
+                    let Some(p) = slot.producers.get(key) else {
+                        continue;
+                    };
+                    for e in &p.epochs {
+                        let id = StreamRef {
+                            topic: &t.name,
+                            partition: *partition,
+                            producer: key,
+                            epoch: e.epoch,
+                        };
+                        store.put_stream(&mut batch, id, &e.to_stored());
+                        if p.gaps_dirty {
+                            store.put_gaps(&mut batch, id, &e.state.gaps);
+                        }
+                    }
+                }
+                if slot.record_dirty
+                    && let Some(r) = slot.record
+                {
+                    store.put_partition(&mut batch, &t.name, *partition, r);
+                }
+            }
+        }
+        for (id, h) in &self.healed {
+            store.put_healed(&mut batch, id.as_ref(), h);
+        }
+        if batch.is_empty() {
+            self.unflushed = 0;
+            self.last_flush = Instant::now();
+            return Ok(());
+        }
+        if let Err(e) = store.write(batch) {
+            self.metrics.flush_errors.inc();
+            self.metrics.state_healthy.set(0);
+            return Err(e);
+        }
+        self.metrics.state_healthy.set(1);
+        self.metrics.flushes.inc();
+        self.metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        for t in self.topics.values_mut() {
+            for slot in t.partitions.values_mut() {
+                for key in slot.dirty.drain(..) {
+                    if let Some(p) = slot.producers.get_mut(&key) {
+                        p.dirty = false;
+                        p.gaps_dirty = false;
+                    }
+                }
+                slot.record_dirty = false;
+            }
+        }
+        self.healed.clear();
+        self.unflushed = 0;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+}

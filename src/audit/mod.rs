@@ -1,0 +1,544 @@
+//! The auditor: applies the sequence engine to every audited message, keeps
+//! each stream's state in memory, and writes state, gaps and offsets to
+//! RocksDB together in one atomic batch.
+//!
+//! It is driven by one thread (the consumer loop) and by the rebalance
+//! callbacks that run inside that thread's poll, so it needs no internal
+//! locking; the loop shares it through a mutex only for those callbacks.
+
+mod events;
+mod flush;
+mod state;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::StartOffset;
+use crate::engine::{GapStatus, Observation, StreamState};
+use crate::extract::{Stamp, Unaudited};
+use crate::metrics::{Metrics, TopicMetrics};
+use crate::store::{Filter, GapListStatus, HealedGap, Store, StoreError, StreamId};
+
+pub use state::{Epoch, Producer, Slot, Topic};
+
+/// The auditor's tunables, from the configuration.
+#[derive(Clone, Debug)]
+pub struct AuditSettings {
+    pub confirm_after: Duration,
+    pub flush_interval: Duration,
+    pub flush_max_messages: u64,
+    pub idle_after: Duration,
+    pub retention: Duration,
+    pub max_streams_in_memory: u64,
+    pub start_offset: StartOffset,
+}
+
+pub struct Auditor {
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    settings: AuditSettings,
+    topics: HashMap<Arc<str>, Topic>,
+    /// Producers with open gaps, whose confirmation timers must run.
+    ticking: HashSet<(Arc<str>, i32, Arc<str>)>,
+    /// Gaps healed since the last flush, written to the healed index.
+    healed: Vec<(StreamId, HealedGap)>,
+    unflushed: u64,
+    last_flush: Instant,
+    streams_in_memory: u64,
+    confirm_buf: Vec<crate::engine::Gap>,
+}
+
+/// Where the consumer should start reading an assigned partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    Offset(i64),
+    Beginning,
+    End,
+}
+
+impl Auditor {
+    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>, settings: AuditSettings) -> Auditor {
+        Auditor {
+            store,
+            metrics,
+            settings,
+            topics: HashMap::new(),
+            ticking: HashSet::new(),
+            healed: Vec::new(),
+            unflushed: 0,
+            last_flush: Instant::now(),
+            streams_in_memory: 0,
+            confirm_buf: Vec::new(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Sets the missing-message gauges from the stored gaps, once at start.
+    pub fn init_gauges(&mut self) -> Result<(), StoreError> {
+        let mut cursor: Option<Vec<u8>> = None;
+        let mut sums: HashMap<(String, GapStatus), i64> = HashMap::new();
+        loop {
+            let page = self.store.gaps(
+                &Filter::default(),
+                &[GapListStatus::Open, GapListStatus::Confirmed],
+                None,
+                10_000,
+                cursor.as_deref(),
+            )?;
+            for g in &page.items {
+                *sums
+                    .entry((g.stream.topic.clone(), g.gap.status))
+                    .or_default() += g.gap.count() as i64;
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        for ((topic, status), n) in sums {
+            let label = match status {
+                GapStatus::Open => "open",
+                GapStatus::Confirmed => "confirmed",
+            };
+            self.metrics
+                .missing
+                .with_label_values(&[&topic, label])
+                .set(n);
+        }
+        Ok(())
+    }
+
+    /// Takes on a partition: loads its stored offset and every stream of it
+    /// that has gaps, and says where to read from.
+    pub fn assign(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        rule: usize,
+    ) -> Result<StartAt, StoreError> {
+        let record = self.store.partition(topic, partition)?;
+        let metrics = &self.metrics;
+        let t = self
+            .topics
+            .entry(Arc::from(topic))
+            .or_insert_with(|| Topic {
+                name: Arc::from(topic),
+                rule,
+                metrics: TopicMetrics::new(metrics, topic),
+                partitions: HashMap::new(),
+            });
+        t.rule = rule;
+        let name = t.name.clone();
+        let tm = t.metrics.clone();
+        let slot = t.partitions.entry(partition).or_default();
+        slot.record = record;
+        // Streams with gaps come into memory now so their timers run.
+        let filter = Filter {
+            topic: Some(topic.to_owned()),
+            partition: Some(partition),
+            producer: None,
+        };
+        let page = self.store.gaps(
+            &filter,
+            &[GapListStatus::Open, GapListStatus::Confirmed],
+            None,
+            usize::MAX,
+            None,
+        )?;
+        let mut producers: Vec<String> =
+            page.items.into_iter().map(|g| g.stream.producer).collect();
+        producers.dedup();
+        for producer in producers {
+            if slot.producers.contains_key(producer.as_str()) {
+                continue;
+            }
+            let p = load_producer(&self.store, topic, partition, &producer)?;
+            self.streams_in_memory += p.epochs.len() as u64;
+            tm.streams.add(p.epochs.len() as i64);
+            let key: Arc<str> = Arc::from(producer.as_str());
+            if p.has_open_gaps() {
+                self.ticking.insert((name.clone(), partition, key.clone()));
+            }
+            slot.producers.insert(key, p);
+        }
+        self.metrics.assigned_partitions.inc();
+        Ok(match (record, self.settings.start_offset) {
+            (Some(r), _) => StartAt::Offset(r.next_offset),
+            (None, StartOffset::Earliest) => StartAt::Beginning,
+            (None, StartOffset::Latest) => StartAt::End,
+        })
+    }
+
+    /// Lets go of a partition after a final flush.
+    pub fn revoke(&mut self, topic: &str, partition: i32) -> Result<(), StoreError> {
+        self.flush()?;
+        if let Some(t) = self.topics.get_mut(topic)
+            && let Some(slot) = t.partitions.remove(&partition)
+        {
+            let n: u64 = slot.producers.values().map(|p| p.epochs.len() as u64).sum();
+            self.streams_in_memory -= n;
+            t.metrics.streams.sub(n as i64);
+            self.ticking
+                .retain(|(tn, q, _)| !(tn.as_ref() == topic && *q == partition));
+            self.metrics.assigned_partitions.dec();
+            self.metrics
+                .consumer_lag
+                .remove_label_values(&[topic, &partition.to_string()])
+                .ok();
+        }
+        Ok(())
+    }
+
+    /// The partitions held and their next offsets, for the advisory Kafka commit.
+    pub fn positions(&self) -> Vec<(Arc<str>, i32, i64)> {
+        let mut out = Vec::new();
+        for t in self.topics.values() {
+            for (p, slot) in &t.partitions {
+                if let Some(r) = slot.record {
+                    out.push((t.name.clone(), *p, r.next_offset));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn rule_of(&self, topic: &str) -> Option<usize> {
+        self.topics.get(topic).map(|t| t.rule)
+    }
+
+    /// Advances a partition past `offset`; false when the offset was audited
+    /// before (a redelivery), which must change nothing.
+    fn advance(
+        slot: &mut Slot,
+        metrics: &TopicMetrics,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+    ) -> bool {
+        let from_start = match slot.record {
+            Some(r) if offset < r.next_offset => {
+                metrics.replayed.inc();
+                return false;
+            }
+            Some(r) => r.from_start,
+            None => offset == 0,
+        };
+        slot.record = Some(crate::store::PartitionRecord {
+            next_offset: offset + 1,
+            from_start,
+        });
+        slot.record_dirty = true;
+        if timestamp_ms.is_some() {
+            slot.last_timestamp_ms = timestamp_ms;
+        }
+        true
+    }
+
+    /// Counts a message whose stamp could not be read.
+    pub fn unaudited(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        reason: Unaudited,
+    ) -> Result<(), StoreError> {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return Ok(());
+        };
+        let slot = t.partitions.entry(partition).or_default();
+        if !Self::advance(slot, &t.metrics, offset, timestamp_ms) {
+            return Ok(());
+        }
+        self.metrics
+            .unaudited
+            .with_label_values(&[topic, reason.as_str()])
+            .inc();
+        events::unaudited(topic, partition, offset, reason);
+        self.unflushed += 1;
+        Ok(())
+    }
+
+    /// Audits one stamped message.
+    pub fn audit(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        stamp: &Stamp<'_>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return Ok(());
+        };
+        let slot = t.partitions.entry(partition).or_default();
+        if !Self::advance(slot, &t.metrics, offset, timestamp_ms) {
+            return Ok(());
+        }
+        let from_start = slot.record.is_some_and(|r| r.from_start);
+        self.unflushed += 1;
+        t.metrics.audited.inc();
+
+        let producer: &mut Producer = match slot.producers.get_mut(stamp.producer.as_ref()) {
+            Some(p) => p,
+            None => {
+                let p = load_producer(&self.store, topic, partition, &stamp.producer)?;
+                self.streams_in_memory += p.epochs.len() as u64;
+                t.metrics.streams.add(p.epochs.len() as i64);
+                slot.producers
+                    .entry(Arc::from(stamp.producer.as_ref()))
+                    .or_insert(p)
+            }
+        };
+        producer.touched_ms = now_ms;
+        let key_for = |slot_producers: &HashMap<Arc<str>, Producer>| {
+            slot_producers
+                .get_key_value(stamp.producer.as_ref())
+                .map(|(k, _)| k.clone())
+                .expect("producer present")
+        };
+
+        let observation = match producer.epoch_mut(stamp.epoch) {
+            Some(e) => e.state.observe(stamp.seq, offset, now_ms),
+            None => {
+                // A new stream. Numbers before its first message count as
+                // missing when gapwatch read the partition from its very
+                // first offset, or when a known producer moved to a higher
+                // epoch; otherwise the first message is the baseline.
+                let newer_epoch = producer.max_epoch().is_some_and(|m| stamp.epoch > m);
+                let leading_gap = from_start || newer_epoch;
+                let (state, gap) = StreamState::start(stamp.seq, offset, now_ms, leading_gap);
+                producer.insert(Epoch {
+                    epoch: stamp.epoch,
+                    baseline: if gap.is_some() { 1 } else { stamp.seq },
+                    created_ms: now_ms,
+                    state,
+                });
+                self.streams_in_memory += 1;
+                t.metrics.streams.inc();
+                match gap {
+                    Some(g) => Observation::Opened(g),
+                    None => Observation::InOrder,
+                }
+            }
+        };
+
+        let newly_dirty = !producer.dirty;
+        producer.dirty = true;
+        match observation {
+            Observation::InOrder => {}
+            Observation::Duplicate => {
+                t.metrics.duplicates.inc();
+                events::duplicate(
+                    topic,
+                    partition,
+                    &stamp.producer,
+                    stamp.epoch,
+                    stamp.seq,
+                    offset,
+                );
+            }
+            Observation::Opened(gap) => {
+                producer.gaps_dirty = true;
+                t.metrics.gaps_detected.inc();
+                t.metrics.missing_open.add(gap.count() as i64);
+                events::gap_opened(topic, partition, &stamp.producer, stamp.epoch, &gap);
+                self.ticking
+                    .insert((t.name.clone(), partition, key_for(&slot.producers)));
+            }
+            Observation::Late { was, healed, .. } => {
+                producer.gaps_dirty = true;
+                t.metrics.late.inc();
+                match was {
+                    GapStatus::Open => t.metrics.missing_open.dec(),
+                    GapStatus::Confirmed => {
+                        t.metrics.missing_confirmed.dec();
+                        t.metrics.recovered.inc();
+                    }
+                }
+                if let Some(gap) = healed {
+                    t.metrics.gaps_healed.inc();
+                    events::gap_healed(topic, partition, &stamp.producer, stamp.epoch, &gap, was);
+                    self.healed.push((
+                        StreamId {
+                            topic: topic.to_owned(),
+                            partition,
+                            producer: stamp.producer.to_string(),
+                            epoch: stamp.epoch,
+                        },
+                        HealedGap {
+                            gap,
+                            healed_at_ms: now_ms,
+                        },
+                    ));
+                }
+            }
+        }
+        if newly_dirty {
+            let key = key_for(&slot.producers);
+            slot.dirty.push(key);
+        }
+        Ok(())
+    }
+
+    /// True when enough has changed, or enough time passed, to flush.
+    pub fn flush_due(&self) -> bool {
+        self.unflushed >= self.settings.flush_max_messages
+            || (self.unflushed > 0 && self.last_flush.elapsed() >= self.settings.flush_interval)
+            || (!self.healed.is_empty()
+                && self.last_flush.elapsed() >= self.settings.flush_interval)
+    }
+
+    /// Confirms gaps that stayed open long enough, refreshes per-partition
+    /// gauges and lets idle streams leave memory.
+    pub fn tick(&mut self, now_ms: u64) {
+        let confirm_after_ms = self.settings.confirm_after.as_millis() as u64;
+        let mut done = Vec::new();
+        for key in &self.ticking {
+            let (topic, partition, producer) = key;
+            let Some(t) = self.topics.get_mut(topic.as_ref()) else {
+                done.push(key.clone());
+                continue;
+            };
+            let Some(slot) = t.partitions.get_mut(partition) else {
+                done.push(key.clone());
+                continue;
+            };
+            let Some(p) = slot.producers.get_mut(producer.as_ref()) else {
+                done.push(key.clone());
+                continue;
+            };
+            let mut confirmed_any = false;
+            for e in p.epochs.iter_mut() {
+                self.confirm_buf.clear();
+                if e.state
+                    .confirm_due(now_ms, confirm_after_ms, &mut self.confirm_buf)
+                    > 0
+                {
+                    confirmed_any = true;
+                    for gap in &self.confirm_buf {
+                        let n = gap.count() as i64;
+                        t.metrics.gaps_confirmed.inc();
+                        t.metrics.lost.inc_by(n as u64);
+                        t.metrics.missing_open.sub(n);
+                        t.metrics.missing_confirmed.add(n);
+                        events::gap_confirmed(topic, *partition, producer, e.epoch, gap);
+                    }
+                }
+            }
+            if confirmed_any {
+                p.gaps_dirty = true;
+                if !p.dirty {
+                    p.dirty = true;
+                    slot.dirty.push(producer.clone());
+                }
+            }
+            if !p.has_open_gaps() {
+                done.push(key.clone());
+            }
+        }
+        for key in done {
+            self.ticking.remove(&key);
+        }
+        for t in self.topics.values() {
+            for (partition, slot) in &t.partitions {
+                if let Some(ts) = slot.last_timestamp_ms {
+                    self.metrics
+                        .last_consumed
+                        .with_label_values(&[t.name.as_ref(), &partition.to_string()])
+                        .set(ts as f64 / 1000.0);
+                }
+            }
+        }
+        self.evict(now_ms);
+    }
+
+    /// Updates the lag gauge from a partition's high watermark.
+    pub fn observe_high_watermark(&self, topic: &str, partition: i32, high: i64) {
+        let Some(slot) = self
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(&partition))
+        else {
+            return;
+        };
+        let next = slot.record.map_or(0, |r| r.next_offset);
+        self.metrics
+            .consumer_lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set((high - next).max(0));
+    }
+
+    /// Streams that have been silent for `idle_after`, or the least recently
+    /// used beyond `max_streams_in_memory`, leave memory; they stay in
+    /// RocksDB. Streams with unflushed changes or open gaps stay.
+    fn evict(&mut self, now_ms: u64) {
+        let idle_ms = self.settings.idle_after.as_millis() as u64;
+        let over = self
+            .streams_in_memory
+            .saturating_sub(self.settings.max_streams_in_memory);
+        // Touch time under which producers go: the idle limit, or later when
+        // memory is over its cap.
+        let mut cutoff = now_ms.saturating_sub(idle_ms);
+        if over > 0 {
+            let mut touches: Vec<u64> = self
+                .topics
+                .values()
+                .flat_map(|t| t.partitions.values())
+                .flat_map(|s| s.producers.values())
+                .filter(|p| !p.dirty && !p.has_open_gaps())
+                .map(|p| p.touched_ms)
+                .collect();
+            // Evict the `over` least recently touched: keep what was
+            // touched at or after the over-th smallest touch time.
+            let over = over as usize;
+            if over >= touches.len() {
+                cutoff = u64::MAX;
+            } else {
+                touches.select_nth_unstable(over);
+                cutoff = cutoff.max(touches[over]);
+            }
+        }
+        for t in self.topics.values_mut() {
+            for slot in t.partitions.values_mut() {
+                slot.producers.retain(|_, p| {
+                    let keep = p.dirty || p.touched_ms >= cutoff || p.has_open_gaps();
+                    if !keep {
+                        self.streams_in_memory -= p.epochs.len() as u64;
+                        t.metrics.streams.sub(p.epochs.len() as i64);
+                    }
+                    keep
+                });
+            }
+        }
+    }
+
+    pub fn streams_in_memory(&self) -> u64 {
+        self.streams_in_memory
+    }
+}
+
+/// Loads every stored epoch of a producer (none for a new one).
+fn load_producer(
+    store: &Store,
+    topic: &str,
+    partition: i32,
+    producer: &str,
+) -> Result<Producer, StoreError> {
+    let epochs = store
+        .producer_streams(topic, partition, producer)?
+        .into_iter()
+        .map(|(epoch, s)| Epoch::from_stored(epoch, s))
+        .collect();
+    Ok(Producer {
+        epochs,
+        ..Producer::default()
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,305 @@
+use std::borrow::Cow;
+
+use super::*;
+use crate::store::GapRecord;
+
+fn settings() -> AuditSettings {
+    AuditSettings {
+        confirm_after: Duration::from_secs(30),
+        flush_interval: Duration::from_millis(200),
+        flush_max_messages: 1000,
+        idle_after: Duration::from_secs(600),
+        retention: Duration::from_secs(86_400),
+        max_streams_in_memory: 1_000_000,
+        start_offset: StartOffset::Earliest,
+    }
+}
+
+fn open(dir: &std::path::Path) -> Auditor {
+    let store = Arc::new(Store::open(dir, false).unwrap());
+    let mut a = Auditor::new(store, Arc::new(Metrics::new()), settings());
+    a.init_gauges().unwrap();
+    a
+}
+
+fn stamp(producer: &str, seq: u64, epoch: u64) -> Stamp<'static> {
+    Stamp {
+        producer: Cow::Owned(producer.to_owned()),
+        seq,
+        epoch,
+    }
+}
+
+/// Feeds (producer, seq, epoch) at consecutive offsets from `first_offset`.
+fn feed(
+    a: &mut Auditor,
+    partition: i32,
+    first_offset: i64,
+    msgs: &[(&str, u64, u64)],
+    now_ms: u64,
+) {
+    for (i, (p, s, e)) in msgs.iter().enumerate() {
+        a.audit(
+            "t",
+            partition,
+            first_offset + i as i64,
+            None,
+            &stamp(p, *s, *e),
+            now_ms,
+        )
+        .unwrap();
+    }
+}
+
+fn gaps(a: &Auditor) -> Vec<(String, u64, u64, u64, GapStatus)> {
+    let page = a
+        .store
+        .gaps(
+            &Filter::default(),
+            &[GapListStatus::Open, GapListStatus::Confirmed],
+            None,
+            1000,
+            None,
+        )
+        .unwrap();
+    page.items
+        .into_iter()
+        .map(|GapRecord { stream, gap, .. }| {
+            (
+                stream.producer,
+                stream.epoch,
+                gap.first,
+                gap.last,
+                gap.status,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn reading_from_the_first_offset_reports_a_leading_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    assert_eq!(a.assign("t", 0, 0).unwrap(), StartAt::Beginning);
+    feed(
+        &mut a,
+        0,
+        0,
+        &[("p", 3, 0), ("p", 4, 0), ("p", 7, 0)],
+        1_000,
+    );
+    a.flush().unwrap();
+    assert_eq!(
+        gaps(&a),
+        vec![
+            ("p".into(), 0, 1, 2, GapStatus::Open),
+            ("p".into(), 0, 5, 6, GapStatus::Open)
+        ]
+    );
+    assert_eq!(a.metrics.missing.with_label_values(&["t", "open"]).get(), 4);
+}
+
+#[test]
+fn a_producer_first_seen_mid_log_is_a_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    // The first offset read is 100: the log's beginning is gone.
+    feed(&mut a, 0, 100, &[("p", 50, 0), ("p", 51, 0)], 1_000);
+    a.flush().unwrap();
+    assert!(gaps(&a).is_empty());
+    let s = a
+        .store
+        .stream(crate::store::StreamRef {
+            topic: "t",
+            partition: 0,
+            producer: "p",
+            epoch: 0,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.baseline, 50);
+}
+
+#[test]
+fn a_higher_epoch_starts_a_new_stream_with_a_leading_gap_and_old_epochs_stay_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    feed(
+        &mut a,
+        0,
+        100,
+        &[
+            ("p", 10, 1),
+            ("p", 11, 1),
+            ("p", 3, 2),
+            ("p", 12, 1),
+            ("p", 4, 2),
+            ("p", 11, 1),
+        ],
+        1_000,
+    );
+    a.flush().unwrap();
+    assert_eq!(gaps(&a), vec![("p".into(), 2, 1, 2, GapStatus::Open)]);
+    assert_eq!(a.metrics.duplicates.with_label_values(&["t"]).get(), 1);
+}
+
+#[test]
+fn replayed_offsets_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    let msgs = [("p", 1, 0), ("p", 2, 0), ("p", 4, 0)];
+    feed(&mut a, 0, 0, &msgs, 1_000);
+    a.flush().unwrap();
+    let before = gaps(&a);
+    feed(&mut a, 0, 0, &msgs, 2_000);
+    assert_eq!(a.metrics.duplicates.with_label_values(&["t"]).get(), 0);
+    assert_eq!(a.metrics.replayed.with_label_values(&["t"]).get(), 3);
+    a.flush().unwrap();
+    assert_eq!(gaps(&a), before);
+}
+
+#[test]
+fn gaps_confirm_after_the_delay_and_heal_when_late_messages_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    feed(&mut a, 0, 0, &[("p", 1, 0), ("p", 5, 0)], 1_000);
+    a.tick(30_999);
+    a.flush().unwrap();
+    assert_eq!(gaps(&a)[0].4, GapStatus::Open, "not yet due");
+    a.tick(31_000);
+    a.flush().unwrap();
+    assert_eq!(gaps(&a), vec![("p".into(), 0, 2, 4, GapStatus::Confirmed)]);
+    assert_eq!(a.metrics.lost_messages.with_label_values(&["t"]).get(), 3);
+    assert_eq!(
+        a.metrics
+            .missing
+            .with_label_values(&["t", "confirmed"])
+            .get(),
+        3
+    );
+    feed(
+        &mut a,
+        0,
+        2,
+        &[("p", 3, 0), ("p", 2, 0), ("p", 4, 0)],
+        40_000,
+    );
+    a.flush().unwrap();
+    assert!(gaps(&a).is_empty());
+    assert_eq!(
+        a.metrics
+            .missing
+            .with_label_values(&["t", "confirmed"])
+            .get(),
+        0
+    );
+    assert_eq!(
+        a.metrics.recovered_messages.with_label_values(&["t"]).get(),
+        3
+    );
+    let healed = a
+        .store
+        .gaps(&Filter::default(), &[GapListStatus::Healed], None, 10, None)
+        .unwrap();
+    assert_eq!(healed.items.len(), 2, "split pieces [2,2] and [4,4] healed");
+}
+
+#[test]
+fn a_restart_resumes_from_stored_state_and_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut a = open(dir.path());
+        a.assign("t", 0, 0).unwrap();
+        feed(&mut a, 0, 0, &[("p", 1, 0), ("p", 3, 0)], 1_000);
+        a.flush().unwrap();
+        // Unflushed work is lost with the process, offsets included.
+        feed(&mut a, 0, 2, &[("p", 9, 0)], 1_000);
+    }
+    let mut a = open(dir.path());
+    assert_eq!(a.metrics.missing.with_label_values(&["t", "open"]).get(), 1);
+    assert_eq!(a.assign("t", 0, 0).unwrap(), StartAt::Offset(2));
+    assert_eq!(
+        a.ticking.len(),
+        1,
+        "streams with open gaps are loaded to keep their timers"
+    );
+    feed(&mut a, 0, 2, &[("p", 9, 0), ("p", 2, 0)], 2_000);
+    a.tick(40_000);
+    a.flush().unwrap();
+    assert_eq!(gaps(&a), vec![("p".into(), 0, 4, 8, GapStatus::Confirmed)]);
+}
+
+#[test]
+fn unaudited_messages_advance_the_offset_and_count_by_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    a.unaudited("t", 0, 0, None, Unaudited::MissingSequence)
+        .unwrap();
+    a.unaudited("t", 0, 0, None, Unaudited::MissingSequence)
+        .unwrap();
+    assert_eq!(
+        a.metrics
+            .unaudited
+            .with_label_values(&["t", "missing_sequence"])
+            .get(),
+        1,
+        "a redelivered unaudited message is not counted twice"
+    );
+    assert_eq!(a.positions(), vec![(Arc::from("t"), 0, 1)]);
+}
+
+#[test]
+fn idle_streams_leave_memory_and_come_back_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.settings.idle_after = Duration::from_secs(1);
+    a.assign("t", 0, 0).unwrap();
+    feed(
+        &mut a,
+        0,
+        0,
+        &[("p", 1, 0), ("q", 1, 0), ("p", 2, 0)],
+        1_000,
+    );
+    a.flush().unwrap();
+    a.tick(5_000);
+    assert_eq!(a.streams_in_memory(), 0);
+    feed(
+        &mut a,
+        0,
+        3,
+        &[("p", 3, 0), ("q", 2, 0), ("p", 2, 0)],
+        6_000,
+    );
+    assert_eq!(a.streams_in_memory(), 2);
+    assert_eq!(a.metrics.duplicates.with_label_values(&["t"]).get(), 1);
+    a.flush().unwrap();
+    assert!(gaps(&a).is_empty());
+}
+
+#[test]
+fn memory_cap_evicts_the_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.settings.max_streams_in_memory = 2;
+    a.assign("t", 0, 0).unwrap();
+    for (i, p) in ["a", "b", "c", "d"].iter().enumerate() {
+        feed(&mut a, 0, i as i64, &[(p, 1, 0)], 1_000 + i as u64);
+    }
+    a.flush().unwrap();
+    a.tick(2_000);
+    assert_eq!(a.streams_in_memory(), 2);
+    let t = a.topics.get("t").unwrap();
+    let mut kept: Vec<&str> = t.partitions[&0]
+        .producers
+        .keys()
+        .map(|k| k.as_ref())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["c", "d"]);
+}

@@ -1,0 +1,14 @@
+//! gapwatch proves, message by message, that nothing was lost on the way
+//! through Apache Kafka.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod contract;
+pub mod engine;
+pub mod extract;
+pub mod kafka;
+pub mod loadgen;
+pub mod metrics;
+pub mod store;
+pub mod truth;
