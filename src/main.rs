@@ -2,9 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gapwatch::cli::{Cli, Command};
+use gapwatch::config::Config;
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GAPWATCH_LOG")
@@ -12,7 +12,21 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
+        Command::Run(c) => match Config::load(&c.config) {
+            Ok(config) => gapwatch::run::run(config),
+            Err(e) => Err(e.into()),
+        },
+        Command::CheckConfig(c) => Config::load(&c.config).map(|config| {
+            print!("{}", config.summary());
+            println!("{}: ok", c.config.display());
+        }).map_err(Into::into),
+        Command::Gaps(args) => gapwatch::gaps_cmd::run(&args).map(|out| print!("{out}")),
         Command::Loadgen(args) => gapwatch::loadgen::run(&args).map(|summary| {
             let t = &summary.truth;
             println!(
@@ -25,9 +39,6 @@ fn main() -> ExitCode {
                 summary.rate()
             );
         }),
-        Command::Run { .. } | Command::CheckConfig { .. } => {
-            Err(anyhow::anyhow!("this build of gapwatch has no auditing service yet"))
-        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

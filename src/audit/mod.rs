@@ -173,9 +173,12 @@ impl Auditor {
         })
     }
 
-    /// Lets go of a partition after a final flush.
-    pub fn revoke(&mut self, topic: &str, partition: i32) -> Result<(), StoreError> {
-        self.flush()?;
+    /// Lets go of a partition: its streams leave memory. Call [`flush`]
+    /// first; whatever it could not write is read again from the stored
+    /// offset by whoever takes the partition next.
+    ///
+    /// [`flush`]: Auditor::flush
+    pub fn revoke(&mut self, topic: &str, partition: i32) {
         if let Some(t) = self.topics.get_mut(topic)
             && let Some(slot) = t.partitions.remove(&partition)
         {
@@ -190,7 +193,6 @@ impl Auditor {
                 .remove_label_values(&[topic, &partition.to_string()])
                 .ok();
         }
-        Ok(())
     }
 
     /// The partitions held and their next offsets, for the advisory Kafka commit.

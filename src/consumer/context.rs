@@ -1,0 +1,205 @@
+//! The librdkafka consumer context: rebalance callbacks that hand partitions
+//! to the auditor (seeking to gapwatch's own stored offsets) and take them
+//! back after a final flush, plus logging, errors and statistics.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::audit::{Auditor, StartAt};
+use crate::config::AuditRule;
+use crate::metrics::Metrics;
+
+pub struct AuditContext {
+    auditor: Arc<Mutex<Auditor>>,
+    rules: Arc<Vec<AuditRule>>,
+    metrics: Arc<Metrics>,
+    /// High watermarks from librdkafka's statistics, for the lag gauge.
+    high_watermarks: Mutex<HashMap<(String, i32), i64>>,
+    /// Set when a callback met an error the loop must stop on.
+    fatal: Mutex<Option<String>>,
+    /// The group has handed out partitions at least once.
+    pub assigned: Arc<AtomicBool>,
+}
+
+impl AuditContext {
+    pub fn new(
+        auditor: Arc<Mutex<Auditor>>,
+        rules: Arc<Vec<AuditRule>>,
+        metrics: Arc<Metrics>,
+    ) -> AuditContext {
+        AuditContext {
+            auditor,
+            rules,
+            metrics,
+            high_watermarks: Mutex::new(HashMap::new()),
+            fatal: Mutex::new(None),
+            assigned: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn auditor(&self) -> MutexGuard<'_, Auditor> {
+        // A panic while holding the lock would already have stopped the
+        // loop; the state inside stays consistent with what was flushed.
+        self.auditor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts an error the consumer returned from poll.
+    pub fn metrics_error(&self) {
+        self.metrics.kafka_errors.inc();
+    }
+
+    pub fn take_fatal(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|mut f| f.take())
+    }
+
+    fn set_fatal(&self, msg: String) {
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(msg);
+        }
+    }
+
+    pub fn high_watermarks(&self) -> Vec<((String, i32), i64)> {
+        self.high_watermarks
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The first rule whose topics match.
+    pub fn rule_for(&self, topic: &str) -> Option<usize> {
+        rule_for(&self.rules, topic)
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let parts: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let mut auditor = self.auditor();
+        for (topic, partition) in &parts {
+            let Some(rule) = self.rule_for(topic) else {
+                continue;
+            };
+            match auditor.assign(topic, *partition, rule) {
+                Ok(start) => {
+                    let offset = match start {
+                        StartAt::Offset(o) => Offset::Offset(o),
+                        StartAt::Beginning => Offset::Beginning,
+                        StartAt::End => Offset::End,
+                    };
+                    let _ = tpl.set_partition_offset(topic, *partition, offset);
+                    tracing::info!(topic = %topic, partition, start = ?start, "partition assigned");
+                }
+                Err(e) => {
+                    self.set_fatal(format!("cannot load state for {topic}/{partition}: {e}"));
+                    return;
+                }
+            }
+        }
+        drop(auditor);
+        if let Err(e) = consumer.assign(tpl) {
+            self.set_fatal(format!("cannot take the assigned partitions: {e}"));
+            return;
+        }
+        self.assigned.store(true, Ordering::Release);
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let mut auditor = self.auditor();
+        if let Err(e) = auditor.flush() {
+            // What was not written is read again from the stored offsets by
+            // whoever takes the partition next: nothing is lost.
+            tracing::warn!(error = %e, "state not flushed before the partitions were revoked");
+        }
+        commit(consumer, &auditor, CommitMode::Sync);
+        for e in tpl.elements() {
+            auditor.revoke(e.topic(), e.partition());
+            tracing::info!(
+                topic = e.topic(),
+                partition = e.partition(),
+                "partition revoked"
+            );
+        }
+        drop(auditor);
+        if let Err(e) = consumer.unassign() {
+            tracing::warn!(error = %e, "unassign failed");
+        }
+    }
+}
+
+/// Commits the auditor's positions to Kafka: advisory, for lag tools. The
+/// offsets that count are the ones stored with the state.
+pub fn commit(consumer: &BaseConsumer<AuditContext>, auditor: &Auditor, mode: CommitMode) {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, next) in auditor.positions() {
+        let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
+    }
+    if tpl.count() > 0
+        && let Err(e) = consumer.commit(&tpl, mode)
+    {
+        tracing::debug!(error = %e, "advisory offset commit failed");
+    }
+}
+
+pub fn rule_for(rules: &[AuditRule], topic: &str) -> Option<usize> {
+    rules
+        .iter()
+        .position(|r| r.topics.iter().any(|m| m.matches(topic)))
+}
+
+impl ClientContext for AuditContext {
+    fn stats(&self, stats: Statistics) {
+        if let Ok(mut hw) = self.high_watermarks.lock() {
+            for (topic, t) in stats.topics {
+                for (partition, p) in t.partitions {
+                    if partition >= 0 && p.hi_offset >= 0 {
+                        hw.insert((topic.clone(), partition), p.hi_offset);
+                    }
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.metrics.kafka_errors.inc();
+        tracing::warn!(error = %error, "kafka: {reason}");
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(facility = fac, "librdkafka: {msg}")
+            }
+            L::Warning => tracing::warn!(facility = fac, "librdkafka: {msg}"),
+            L::Notice | L::Info => tracing::info!(facility = fac, "librdkafka: {msg}"),
+            L::Debug => tracing::debug!(facility = fac, "librdkafka: {msg}"),
+        }
+    }
+}
+
+impl ConsumerContext for AuditContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::warn!(error = ?other, "rebalance error; letting go of every partition");
+                self.revoke(consumer, tpl);
+            }
+        }
+    }
+}

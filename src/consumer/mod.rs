@@ -1,0 +1,231 @@
+//! The consumer loop: polls Kafka on one blocking thread, hands each
+//! message to the auditor, and flushes state and offsets by count or
+//! deadline, whichever comes first. The Kafka offset commit follows each
+//! flush and is advisory.
+
+mod context;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+
+pub use context::{AuditContext, commit, rule_for};
+
+use crate::audit::Auditor;
+use crate::config::{AuditRule, KafkaSettings, StartOffset};
+use crate::extract::{MessageView, NoHeaders, extract};
+
+/// How often timers run: gap confirmation, gauges, eviction.
+const TICK: Duration = Duration::from_millis(250);
+/// How often the audited topics are matched against the cluster's topics.
+const TOPIC_REFRESH: Duration = Duration::from_secs(30);
+/// How long to wait between write attempts while RocksDB refuses writes.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("cannot create the Kafka consumer: {0}")]
+    Create(String),
+    #[error("cannot reach Kafka at {bootstrap}: {reason}")]
+    Unreachable { bootstrap: String, reason: String },
+    #[error("{0}")]
+    Fatal(String),
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Creates the consumer with gapwatch's defaults and the user's options.
+pub fn create(
+    settings: &KafkaSettings,
+    context: AuditContext,
+) -> Result<BaseConsumer<AuditContext>, ConsumerError> {
+    let reset = match settings.start_offset {
+        StartOffset::Earliest => "earliest",
+        StartOffset::Latest => "latest",
+    };
+    let mut defaults: Vec<(&str, &str)> = vec![
+        ("group.id", &settings.group_id),
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", reset),
+        ("statistics.interval.ms", "5000"),
+        ("partition.assignment.strategy", "range,roundrobin"),
+    ];
+    defaults.push(("client.id", "gapwatch"));
+    crate::kafka::client_config(&settings.bootstrap_servers, &defaults, &settings.options)
+        .create_with_context(context)
+        .map_err(|e| ConsumerError::Create(e.to_string()))
+}
+
+/// Fails unless a broker answers a metadata request within `timeout`.
+pub fn check_reachable(
+    consumer: &BaseConsumer<AuditContext>,
+    bootstrap: &str,
+    timeout: Duration,
+) -> Result<(), ConsumerError> {
+    consumer
+        .fetch_metadata(None, timeout)
+        .map(|_| ())
+        .map_err(|e| ConsumerError::Unreachable {
+            bootstrap: bootstrap.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// The cluster's topics that some rule audits, sorted.
+fn audited_topics(
+    consumer: &BaseConsumer<AuditContext>,
+    rules: &[AuditRule],
+) -> Option<Vec<String>> {
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .ok()?;
+    let mut topics: Vec<String> = md
+        .topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .filter(|t| !t.starts_with("__") && rule_for(rules, t).is_some())
+        .collect();
+    topics.sort();
+    Some(topics)
+}
+
+/// Runs until `shutdown` is set or a fatal error occurs; flushes on the way out.
+pub fn run(
+    consumer: &BaseConsumer<AuditContext>,
+    rules: &[AuditRule],
+    shutdown: &AtomicBool,
+) -> Result<(), ConsumerError> {
+    let ctx = consumer.context().clone();
+    let mut subscribed: Vec<String> = Vec::new();
+    let mut last_refresh: Option<Instant> = None;
+    let mut last_tick = Instant::now();
+    let mut store_failing = false;
+    while !shutdown.load(Ordering::Acquire) {
+        if let Some(fatal) = ctx.take_fatal() {
+            return Err(ConsumerError::Fatal(fatal));
+        }
+        if last_refresh.is_none_or(|t| t.elapsed() >= TOPIC_REFRESH) {
+            last_refresh = Some(Instant::now());
+            if let Some(topics) = audited_topics(consumer, rules)
+                && topics != subscribed
+            {
+                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+                if names.is_empty() {
+                    consumer.unsubscribe();
+                    tracing::warn!("no topic in the cluster matches the audit rules yet");
+                } else if let Err(e) = consumer.subscribe(&names) {
+                    return Err(ConsumerError::Fatal(format!(
+                        "cannot subscribe to {names:?}: {e}"
+                    )));
+                } else {
+                    tracing::info!(topics = ?names, "auditing");
+                }
+                subscribed = topics;
+            }
+        }
+        if store_failing {
+            // RocksDB refuses writes (a full disk): consume nothing more
+            // until what is in memory is safe, but keep polling so the
+            // group does not consider this instance dead.
+            consumer.poll(STORE_RETRY);
+            let mut auditor = ctx.auditor();
+            if auditor.flush().is_ok() {
+                tracing::info!("state writes succeed again; resuming");
+                store_failing = false;
+                commit(consumer, &auditor, CommitMode::Async);
+                if let Ok(a) = consumer.assignment() {
+                    let _ = consumer.resume(&a);
+                }
+            }
+            continue;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => {
+                ctx.metrics_error();
+                tracing::warn!(error = %e, "kafka consumer error");
+            }
+            Some(Ok(msg)) => {
+                let mut auditor = ctx.auditor();
+                handle(&mut auditor, rules, &msg)
+                    .map_err(|e| ConsumerError::Fatal(e.to_string()))?;
+            }
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let mut auditor = ctx.auditor();
+            auditor.tick(unix_ms());
+            for ((topic, partition), high) in ctx.high_watermarks() {
+                auditor.observe_high_watermark(&topic, partition, high);
+            }
+        }
+        let mut auditor = ctx.auditor();
+        if auditor.flush_due() {
+            match auditor.flush() {
+                Ok(()) => commit(consumer, &auditor, CommitMode::Async),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write state; pausing consumption until writes succeed");
+                    store_failing = true;
+                    if let Ok(a) = consumer.assignment() {
+                        let _ = consumer.pause(&a);
+                    }
+                }
+            }
+        }
+    }
+    let mut auditor = ctx.auditor();
+    auditor
+        .flush()
+        .map_err(|e| ConsumerError::Fatal(format!("final flush failed: {e}")))?;
+    commit(consumer, &auditor, CommitMode::Sync);
+    Ok(())
+}
+
+/// Audits one message.
+fn handle(
+    auditor: &mut Auditor,
+    rules: &[AuditRule],
+    msg: &BorrowedMessage<'_>,
+) -> Result<(), crate::store::StoreError> {
+    let topic = msg.topic();
+    let Some(rule) = auditor.rule_of(topic) else {
+        return Ok(());
+    };
+    let source = &rules[rule].source;
+    let key = msg.key();
+    let payload = msg.payload();
+    let stamp = match msg.headers() {
+        Some(h) => extract(
+            source,
+            &MessageView {
+                headers: h,
+                key,
+                payload,
+            },
+        ),
+        None => extract(
+            source,
+            &MessageView {
+                headers: &NoHeaders,
+                key,
+                payload,
+            },
+        ),
+    };
+    let ts = msg.timestamp().to_millis();
+    match stamp {
+        Ok(stamp) => auditor.audit(topic, msg.partition(), msg.offset(), ts, &stamp, unix_ms()),
+        Err(reason) => auditor.unaudited(topic, msg.partition(), msg.offset(), ts, reason),
+    }
+}
+
+/// Shared flag the HTTP server reads for /readyz.
+pub type Ready = Arc<AtomicBool>;
