@@ -10,6 +10,7 @@ fn init_logging() {
             tracing_subscriber::EnvFilter::try_from_env("GAPWATCH_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use rdkafka::consumer::Consumer;
 
 use crate::api::{AppState, router};
 use crate::audit::{AuditSettings, Auditor};
@@ -40,6 +41,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let ready = context.assigned.clone();
     let consumer = consumer::create(&config.kafka, context)?;
     consumer::check_reachable(&consumer, &config.kafka.bootstrap_servers, REACH_TIMEOUT)?;
+    consumer
+        .context()
+        .quiet
+        .store(false, std::sync::atomic::Ordering::Relaxed);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

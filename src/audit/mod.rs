@@ -433,6 +433,7 @@ impl Auditor {
                 }
             }
             if confirmed_any {
+                self.unflushed += 1;
                 p.gaps_dirty = true;
                 if !p.dirty {
                     p.dirty = true;

@@ -26,6 +26,9 @@ pub struct AuditContext {
     fatal: Mutex<Option<String>>,
     /// The group has handed out partitions at least once.
     pub assigned: Arc<AtomicBool>,
+    /// While set (at start, until a broker answered), librdkafka's own
+    /// complaints go to debug: the start-up check reports them in one line.
+    pub quiet: AtomicBool,
 }
 
 impl AuditContext {
@@ -41,6 +44,7 @@ impl AuditContext {
             high_watermarks: Mutex::new(HashMap::new()),
             fatal: Mutex::new(None),
             assigned: Arc::new(AtomicBool::new(false)),
+            quiet: AtomicBool::new(true),
         }
     }
 
@@ -170,11 +174,19 @@ impl ClientContext for AuditContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.metrics.kafka_errors.inc();
-        tracing::warn!(error = %error, "kafka: {reason}");
+        if self.quiet.load(Ordering::Relaxed) {
+            tracing::debug!(error = %error, "kafka: {reason}");
+        } else {
+            tracing::warn!(error = %error, "kafka: {reason}");
+        }
     }
 
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
+        if self.quiet.load(Ordering::Relaxed) {
+            tracing::debug!(facility = fac, "librdkafka: {msg}");
+            return;
+        }
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error => {
                 tracing::error!(facility = fac, "librdkafka: {msg}")

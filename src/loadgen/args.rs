@@ -113,6 +113,9 @@ pub struct LoadgenArgs {
     /// index (repeatable). Explicit faults win over rates.
     #[arg(long = "inject", value_parser = parse_inject)]
     pub inject: Vec<Injection>,
+    /// Messages per second to send at most (0: as fast as Kafka takes them).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// Write the ground truth as JSON to this file.
     #[arg(long)]
     pub truth: Option<PathBuf>,

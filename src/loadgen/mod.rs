@@ -98,6 +98,12 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Summary> {
             true
         });
         producer.poll(Duration::ZERO);
+        if args.rate > 0 {
+            let due = Duration::from_secs_f64(sent as f64 / args.rate as f64);
+            if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
     }
     let deadline = Instant::now() + args.flush_timeout;
     while producer.in_flight_count() > 0 && Instant::now() < deadline {

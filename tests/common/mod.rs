@@ -154,3 +154,185 @@ pub fn read_all(topic: &str, partitions: i32) -> Vec<Received> {
     }
     out
 }
+
+/// A free port on loopback (the OS picks it; the listener is dropped).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `gapwatch run` process with its own config, state directory and port.
+pub struct Gapwatch {
+    pub dir: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+    pub port: u16,
+    pub child: Option<std::process::Child>,
+    pub log: std::path::PathBuf,
+    runs: u32,
+}
+
+impl Gapwatch {
+    /// Writes a config auditing `topic` (plus `extra` TOML appended) and starts.
+    pub fn start(topic: &str, extra: &str) -> Gapwatch {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("gapwatch.toml");
+        let text = format!(
+            r#"
+[kafka]
+bootstrap_servers = "{bootstrap}"
+group_id = "gw-{topic}"
+[kafka.options]
+"group.instance.id" = "gw-{topic}-1"
+"session.timeout.ms" = "6000"
+[[audit]]
+topics = ["{topic}"]
+[detection]
+confirm_after = "1s"
+[state]
+dir = "{state}"
+flush_interval = "100ms"
+[http]
+listen = "127.0.0.1:{port}"
+{extra}
+"#,
+            bootstrap = bootstrap(),
+            state = dir.path().join("data").display(),
+        );
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("gapwatch.log");
+        let mut g = Gapwatch {
+            dir,
+            config,
+            port,
+            child: None,
+            log,
+            runs: 0,
+        };
+        g.spawn();
+        g
+    }
+
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.runs += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gapwatch"))
+            .args(["run", "--config", self.config.to_str().unwrap()])
+            .env("GAPWATCH_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start gapwatch");
+        self.child = Some(child);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET a path; (status, body).
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let resp = reqwest::blocking::Client::new()
+            .get(self.url(path))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.text().ok()?))
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self
+            .get(path)
+            .unwrap_or_else(|| panic!("GET {path} failed"));
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((200, _)) = self.get("/readyz") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gapwatch not ready in {timeout:?}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Every gap of the given status list, all pages.
+    pub fn gaps(&self, status: &str) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let v = self.get_json(&format!("/api/v1/gaps?status={status}&limit=1000{cursor}"));
+            out.extend(v["gaps"].as_array().unwrap().iter().cloned());
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return out,
+            }
+        }
+    }
+
+    /// The value of one metric series, by its exposition name and labels.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, text) = self.get("/metrics").expect("metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0.0)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM; returns the exit status and how long it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut c = self.child.take().expect("running");
+        let started = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        let status = c.wait().unwrap();
+        (status, started.elapsed())
+    }
+}
+
+impl Drop for Gapwatch {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
