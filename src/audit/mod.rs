@@ -47,7 +47,15 @@ pub struct Auditor {
     last_flush: Instant,
     streams_in_memory: u64,
     confirm_buf: Vec<crate::engine::Gap>,
+    /// Where the retention sweep over stored streams continues.
+    sweep_cursor: Option<Vec<u8>>,
+    last_sweep: Instant,
 }
+
+/// How often the retention sweep runs, and how many stored streams it
+/// visits each time: bounded work, however large the store.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+const SWEEP_BATCH: usize = 10_000;
 
 /// Where the consumer should start reading an assigned partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +78,8 @@ impl Auditor {
             last_flush: Instant::now(),
             streams_in_memory: 0,
             confirm_buf: Vec::new(),
+            sweep_cursor: None,
+            last_sweep: Instant::now(),
         }
     }
 
@@ -458,6 +468,30 @@ impl Auditor {
             }
         }
         self.evict(now_ms);
+        if self.last_sweep.elapsed() >= SWEEP_EVERY {
+            self.last_sweep = Instant::now();
+            if let Err(e) = self.sweep(now_ms) {
+                tracing::warn!(error = %e, "retention sweep failed; retrying later");
+            }
+        }
+    }
+
+    /// Removes healed gaps and gap-free streams older than the retention.
+    pub fn sweep(&mut self, now_ms: u64) -> Result<(), StoreError> {
+        let before = now_ms.saturating_sub(self.settings.retention.as_millis() as u64);
+        let healed = self.store.expire_healed(before, SWEEP_BATCH)?;
+        let (streams, next) =
+            self.store
+                .sweep_streams(self.sweep_cursor.as_deref(), SWEEP_BATCH, before)?;
+        self.sweep_cursor = next;
+        if healed + streams > 0 {
+            tracing::info!(
+                healed_gaps = healed,
+                streams,
+                "retention removed old records"
+            );
+        }
+        Ok(())
     }
 
     /// Updates the lag gauge from a partition's high watermark.

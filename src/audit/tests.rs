@@ -303,3 +303,40 @@ fn memory_cap_evicts_the_least_recently_used() {
     kept.sort();
     assert_eq!(kept, vec!["c", "d"]);
 }
+
+#[test]
+fn retention_removes_old_healed_gaps_and_silent_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    feed(
+        &mut a,
+        0,
+        0,
+        &[
+            ("p", 1, 0),
+            ("p", 3, 0),
+            ("p", 2, 0),
+            ("q", 1, 0),
+            ("r", 1, 0),
+            ("r", 3, 0),
+        ],
+        1_000,
+    );
+    a.flush().unwrap();
+    let day = 86_400_000;
+    a.sweep(1_000 + day / 2).unwrap();
+    let healed = |a: &Auditor| {
+        a.store
+            .gaps(&Filter::default(), &[GapListStatus::Healed], None, 10, None)
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(healed(&a), 1, "younger than the retention");
+    a.sweep(1_001 + day).unwrap();
+    assert_eq!(healed(&a), 0);
+    let left = a.store.streams(&Filter::default(), 10, None).unwrap().items;
+    let names: Vec<&str> = left.iter().map(|(id, _)| id.producer.as_str()).collect();
+    assert_eq!(names, vec!["r"], "only the stream with a gap stays");
+}

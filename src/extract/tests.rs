@@ -37,7 +37,8 @@ fn headers_give_producer_sequence_and_epoch() {
 #[test]
 fn every_bad_stamp_has_its_reason() {
     let ok_p: (&str, &[u8]) = ("x-producer-id", b"p");
-    let cases: Vec<(Vec<(&str, &[u8])>, Unaudited)> = vec![
+    type Headers<'a> = Vec<(&'a str, &'a [u8])>;
+    let cases: Vec<(Headers, Unaudited)> = vec![
         (vec![("x-seq", b"1")], Unaudited::MissingProducer),
         (vec![ok_p], Unaudited::MissingSequence),
         (vec![ok_p, ("x-seq", b"abc")], Unaudited::InvalidSequence),

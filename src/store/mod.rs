@@ -394,6 +394,40 @@ impl Store {
         Ok(n)
     }
 
+    /// Deletes up to `max` streams, from `after` on in key order, that were
+    /// last seen before `before_ms` and have no gaps. Returns how many went
+    /// and where the next sweep starts (`None`: the end was reached).
+    pub fn sweep_streams(
+        &self,
+        after: Option<&[u8]>,
+        max: usize,
+        before_ms: u64,
+    ) -> Result<(usize, Option<Vec<u8>>)> {
+        let mut batch = self.batch();
+        let mut seen = 0;
+        let mut deleted = 0;
+        let mut next = None;
+        self.scan(STREAMS, &[], after, |k, v| {
+            seen += 1;
+            if let Ok(s) = StoredStream::decode(v)
+                && s.state.gaps.is_empty()
+                && s.state.last_seen_ms < before_ms
+            {
+                batch.wb.delete_cf(self.cf(STREAMS), k);
+                deleted += 1;
+            }
+            if seen >= max {
+                next = Some(k.to_vec());
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        if deleted > 0 {
+            self.write(batch)?;
+        }
+        Ok((deleted, next))
+    }
+
     /// A new, empty batch.
     pub fn batch(&self) -> StateBatch {
         StateBatch {
@@ -498,7 +532,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 4096 {
+    if !s.len().is_multiple_of(2) || s.len() > 4096 {
         return None;
     }
     (0..s.len())

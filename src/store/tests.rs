@@ -244,3 +244,38 @@ fn hex_cursors_round_trip_and_reject_junk() {
     assert_eq!(unhex("abc"), None);
     assert_eq!(unhex("zz"), None);
 }
+
+#[test]
+fn sweeping_removes_only_old_streams_without_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), false).unwrap();
+    let mut b = store.batch();
+    let old = stored(10); // last seen at 1 ms
+    let mut recent = stored(10);
+    recent.state.last_seen_ms = 5_000;
+    let (mut gappy, _) = StreamState::start(1, 0, 1, false);
+    gappy.observe(5, 1, 1);
+    let gappy = StoredStream {
+        baseline: 1,
+        created_ms: 1,
+        state: gappy,
+    };
+    store.put_stream(&mut b, id("t", 0, "old", 1), &old);
+    store.put_stream(&mut b, id("t", 0, "recent", 1), &recent);
+    store.put_stream(&mut b, id("t", 0, "gappy", 1), &gappy);
+    store.write(b).unwrap();
+    let mut cursor: Option<Vec<u8>> = None;
+    let mut total = 0;
+    loop {
+        let (n, next) = store.sweep_streams(cursor.as_deref(), 1, 1_000).unwrap();
+        total += n;
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(total, 1);
+    assert!(store.stream(id("t", 0, "old", 1)).unwrap().is_none());
+    assert!(store.stream(id("t", 0, "recent", 1)).unwrap().is_some());
+    assert!(store.stream(id("t", 0, "gappy", 1)).unwrap().is_some());
+}
