@@ -1,6 +1,7 @@
 //! gapwatch proves, message by message, that nothing was lost on the way
 //! through Apache Kafka.
 
+pub mod alert;
 pub mod api;
 pub mod audit;
 pub mod cli;

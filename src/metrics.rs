@@ -29,6 +29,9 @@ pub struct Metrics {
     pub flush_seconds: Histogram,
     pub state_healthy: IntGauge,
     pub kafka_errors: IntCounter,
+    pub alerts: IntGaugeVec,
+    pub alert_deliveries: IntCounterVec,
+    pub alertmanager_pushes: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -95,7 +98,7 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("unique metric");
-        Metrics {
+        let m = Metrics {
             audited: counter(
                 r,
                 "gapwatch_messages_audited_total",
@@ -196,8 +199,38 @@ impl Metrics {
                 "gapwatch_kafka_errors_total",
                 "Errors reported by the Kafka client.",
             ),
+            alerts: gauge(
+                r,
+                "gapwatch_alerts",
+                "Webhook notifications by delivery status: pending (being retried) or dead (gave up after alert.max_age).",
+                &["status"],
+            ),
+            alert_deliveries: counter(
+                r,
+                "gapwatch_alert_deliveries_total",
+                "Webhook delivery attempts by outcome (delivered, failed).",
+                &["status"],
+            ),
+            alertmanager_pushes: counter(
+                r,
+                "gapwatch_alertmanager_pushes_total",
+                "Pushes of alerts to Alertmanager by outcome (ok, failed).",
+                &["status"],
+            ),
             registry,
+        };
+        // Series that exist from the start, so dashboards and rules see 0
+        // rather than nothing.
+        for status in ["pending", "dead"] {
+            m.alerts.with_label_values(&[status]).set(0);
         }
+        for status in ["delivered", "failed"] {
+            m.alert_deliveries.with_label_values(&[status]);
+        }
+        for status in ["ok", "failed"] {
+            m.alertmanager_pushes.with_label_values(&[status]);
+        }
+        m
     }
 
     /// The text exposition of every series.

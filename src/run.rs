@@ -32,7 +32,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         max_streams_in_memory: config.state.max_streams_in_memory,
         start_offset: config.kafka.start_offset,
     };
-    let mut auditor = Auditor::new(store.clone(), metrics.clone(), settings);
+    let mut auditor =
+        Auditor::new(store.clone(), metrics.clone(), settings).with_alerts(config.alert.wanted());
     auditor.init_gauges()?;
     metrics.state_healthy.set(1);
     let auditor = Arc::new(Mutex::new(auditor));
@@ -77,11 +78,36 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             std::process::exit(1);
         });
     }
+    // Alerts: the webhook outbox sender and the Alertmanager pushers.
+    let alerts_wake = if config.alert.webhooks.is_empty() {
+        None
+    } else {
+        let alerter = crate::alert::Alerter::new(
+            store.clone(),
+            config.alert.clone(),
+            config.http.public_url.clone(),
+            metrics.clone(),
+        )?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        runtime.spawn(crate::alert::run_sender(alerter, rx, cancel.clone()));
+        Some(tx)
+    };
+    for am in &config.alert.alertmanagers {
+        runtime.spawn(crate::alert::alertmanager::run(
+            store.clone(),
+            am.clone(),
+            config.http.public_url.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        ));
+    }
     let app = router(AppState {
         store,
         metrics,
         ready,
         auth_token: config.http.auth_token.clone(),
+        alerts_wake,
+        public_url: config.http.public_url.clone(),
     });
     let server_cancel = cancel.clone();
     let server = runtime.spawn(async move {

@@ -2,8 +2,10 @@
 //! under `/api/v1`. Reads come from RocksDB, so the API shows the state as
 //! of the last flush (at most `state.flush_interval` old).
 
+mod alerts;
 mod error;
 mod gaps;
+mod page;
 mod params;
 mod streams;
 
@@ -34,6 +36,10 @@ pub struct AppState {
     /// Set once state is loaded and the group has assigned partitions.
     pub ready: Arc<AtomicBool>,
     pub auth_token: Option<Secret>,
+    /// Tells the alert sender to attempt a notification now.
+    pub alerts_wake: Option<tokio::sync::mpsc::Sender<String>>,
+    /// How people reach this gapwatch (links in the page).
+    pub public_url: String,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -49,10 +55,18 @@ pub fn router(state: AppState) -> Router {
             "/messages/{topic}/{partition}/{producer}/{seq}",
             get(streams::message),
         )
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}/retry", axum::routing::post(alerts::retry))
         .fallback(|| async { ApiError::not_found("no such API endpoint; see docs/API.md") })
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    // The page shows producer ids like the API, so it takes the same token.
+    let page = Router::new()
+        .route("/", get(page::gaps_page))
+        .route("/ui", get(page::gaps_page))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest("/api/v1", api)
+        .merge(page)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

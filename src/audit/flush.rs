@@ -42,6 +42,10 @@ impl Auditor {
         for (id, h) in &self.healed {
             store.put_healed(&mut batch, id.as_ref(), h);
         }
+        for e in &self.alert_events {
+            let json = serde_json::to_vec(e).expect("serializable");
+            store.put_alert_event(&mut batch, &crate::alert::event_key(e.at_ms), &json);
+        }
         if batch.is_empty() {
             self.unflushed = 0;
             self.last_flush = Instant::now();
@@ -69,6 +73,7 @@ impl Auditor {
             }
         }
         self.healed.clear();
+        self.alert_events.clear();
         self.unflushed = 0;
         self.last_flush = Instant::now();
         Ok(())

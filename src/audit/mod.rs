@@ -14,7 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::StartOffset;
+use crate::alert::AlertEvent;
+use crate::config::{AlertKind, StartOffset};
 use crate::engine::{GapStatus, Observation, StreamState};
 use crate::extract::{Stamp, Unaudited};
 use crate::metrics::{Metrics, TopicMetrics};
@@ -47,6 +48,10 @@ pub struct Auditor {
     last_flush: Instant,
     streams_in_memory: u64,
     confirm_buf: Vec<crate::engine::Gap>,
+    /// Alert kinds some target wants; events of other kinds are not kept.
+    alert_kinds: Vec<AlertKind>,
+    /// Alert events since the last flush, written to the outbox with it.
+    alert_events: Vec<AlertEvent>,
     /// Where the retention sweep over stored streams continues.
     sweep_cursor: Option<Vec<u8>>,
     last_sweep: Instant,
@@ -78,9 +83,17 @@ impl Auditor {
             last_flush: Instant::now(),
             streams_in_memory: 0,
             confirm_buf: Vec::new(),
+            alert_kinds: Vec::new(),
+            alert_events: Vec::new(),
             sweep_cursor: None,
             last_sweep: Instant::now(),
         }
+    }
+
+    /// Records alert events of these kinds in the outbox.
+    pub fn with_alerts(mut self, kinds: Vec<AlertKind>) -> Auditor {
+        self.alert_kinds = kinds;
+        self
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -359,6 +372,18 @@ impl Auditor {
                 t.metrics.gaps_detected.inc();
                 t.metrics.missing_open.add(gap.count() as i64);
                 events::gap_opened(topic, partition, &stamp.producer, stamp.epoch, &gap);
+                if self.alert_kinds.contains(&AlertKind::GapOpened) {
+                    self.alert_events.push(AlertEvent::new(
+                        AlertKind::GapOpened,
+                        topic,
+                        partition,
+                        &stamp.producer,
+                        stamp.epoch,
+                        &gap,
+                        None,
+                        now_ms,
+                    ));
+                }
                 self.ticking
                     .insert((t.name.clone(), partition, key_for(&slot.producers)));
             }
@@ -375,6 +400,20 @@ impl Auditor {
                 if let Some(gap) = healed {
                     t.metrics.gaps_healed.inc();
                     events::gap_healed(topic, partition, &stamp.producer, stamp.epoch, &gap, was);
+                    if was == GapStatus::Confirmed
+                        && self.alert_kinds.contains(&AlertKind::GapRecovered)
+                    {
+                        self.alert_events.push(AlertEvent::new(
+                            AlertKind::GapRecovered,
+                            topic,
+                            partition,
+                            &stamp.producer,
+                            stamp.epoch,
+                            &gap,
+                            Some(now_ms),
+                            now_ms,
+                        ));
+                    }
                     self.healed.push((
                         StreamId {
                             topic: topic.to_owned(),
@@ -439,6 +478,18 @@ impl Auditor {
                         t.metrics.missing_open.sub(n);
                         t.metrics.missing_confirmed.add(n);
                         events::gap_confirmed(topic, *partition, producer, e.epoch, gap);
+                        if self.alert_kinds.contains(&AlertKind::GapConfirmed) {
+                            self.alert_events.push(AlertEvent::new(
+                                AlertKind::GapConfirmed,
+                                topic,
+                                *partition,
+                                producer,
+                                e.epoch,
+                                gap,
+                                None,
+                                now_ms,
+                            ));
+                        }
                     }
                 }
             }

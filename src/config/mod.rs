@@ -118,6 +118,106 @@ pub struct StateSettings {
 pub struct HttpSettings {
     pub listen: SocketAddr,
     pub auth_token: Option<Secret>,
+    /// How people reach this gapwatch; alert links start with it.
+    pub public_url: String,
+}
+
+/// The events a webhook can be sent.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A gap opened (suspected loss; it may still fill).
+    GapOpened,
+    /// A gap stayed open for detection.confirm_after: messages lost.
+    GapConfirmed,
+    /// A confirmed gap healed: the messages counted lost arrived after all.
+    GapRecovered,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [
+        AlertKind::GapOpened,
+        AlertKind::GapConfirmed,
+        AlertKind::GapRecovered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::GapOpened => "gap_opened",
+            AlertKind::GapConfirmed => "gap_confirmed",
+            AlertKind::GapRecovered => "gap_recovered",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct WebhookSettings {
+    pub url: String,
+    pub secret: Option<Secret>,
+    pub timeout: Duration,
+    /// Extra request headers; values may hold credentials and never print.
+    pub headers: Vec<(String, Secret)>,
+    pub events: Vec<AlertKind>,
+}
+
+#[derive(Clone)]
+pub struct AlertmanagerSettings {
+    pub urls: Vec<String>,
+    pub severity: String,
+    pub resend_interval: Duration,
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &url_origin(&self.url))
+            .field("secret", &self.secret)
+            .field("timeout", &self.timeout)
+            .field("headers", &self.headers)
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AlertmanagerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_url(u)).collect();
+        f.debug_struct("AlertmanagerSettings")
+            .field("urls", &urls)
+            .field("severity", &self.severity)
+            .field("resend_interval", &self.resend_interval)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AlertSettings {
+    /// Events of one topic and partition within this window go out as one notification.
+    pub group_window: Duration,
+    /// At most this many gaps in one notification.
+    pub group_max: usize,
+    /// Undelivered notifications older than this are dead-lettered.
+    pub max_age: Duration,
+    pub webhooks: Vec<WebhookSettings>,
+    pub alertmanagers: Vec<AlertmanagerSettings>,
+}
+
+impl AlertSettings {
+    /// The event kinds some webhook wants.
+    pub fn wanted(&self) -> Vec<AlertKind> {
+        let mut kinds: Vec<AlertKind> = self
+            .webhooks
+            .iter()
+            .flat_map(|w| w.events.iter().copied())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +227,7 @@ pub struct Config {
     pub detection: DetectionSettings,
     pub state: StateSettings,
     pub http: HttpSettings,
+    pub alert: AlertSettings,
 }
 
 /// Every problem found in a configuration.
@@ -237,6 +338,19 @@ impl Config {
             humantime::format_duration(self.detection.confirm_after)
         ));
         out.push_str(&format!("state: {}\n", self.state.dir.display()));
+        for w in &self.alert.webhooks {
+            let events: Vec<&str> = w.events.iter().map(|e| e.as_str()).collect();
+            out.push_str(&format!(
+                "webhook: {} ({}{})\n",
+                url_origin(&w.url),
+                events.join(", "),
+                if w.secret.is_some() { ", signed" } else { "" }
+            ));
+        }
+        for a in &self.alert.alertmanagers {
+            let urls: Vec<String> = a.urls.iter().map(|u| redact_url(u)).collect();
+            out.push_str(&format!("alertmanager: {}\n", urls.join(", ")));
+        }
         out.push_str(&format!(
             "http: {}{}\n",
             self.http.listen,
@@ -247,6 +361,39 @@ impl Config {
             }
         ));
         out
+    }
+}
+
+/// Scheme, host and port of a URL: webhook paths and queries often carry
+/// tokens, so logs and `check-config` show only this.
+pub fn url_origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let path = if u.path().len() > 1 || u.query().is_some() {
+                "/…"
+            } else {
+                ""
+            };
+            format!(
+                "{}://{}{port}{path}",
+                u.scheme(),
+                u.host_str().unwrap_or("")
+            )
+        }
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+/// A URL with any user:password part hidden.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 

@@ -47,4 +47,34 @@ pub struct RawState {
 pub struct RawHttp {
     pub listen: Option<String>,
     pub auth_token: Option<String>,
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAlert {
+    pub group_window: Option<String>,
+    pub group_max: Option<u64>,
+    pub max_age: Option<String>,
+    #[serde(default)]
+    pub webhook: Vec<toml::Value>,
+    #[serde(default)]
+    pub alertmanager: Vec<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawWebhook {
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAlertmanager {
+    pub urls: Option<Vec<String>>,
+    pub severity: Option<String>,
+    pub resend_interval: Option<String>,
+    pub timeout: Option<String>,
 }

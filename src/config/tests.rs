@@ -169,3 +169,49 @@ fn key_and_json_sources_validate_their_fields() {
             .any(|p| p.contains("needs json_producer and json_sequence"))
     );
 }
+
+#[test]
+fn alert_targets_validate_and_hide_their_secrets() {
+    let text = format!(
+        "{MINIMAL}[alert]\ngroup_window = \"2s\"\n[[alert.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret = \"whsec-1\"\n\
+         events = [\"gap_confirmed\", \"gap_opened\"]\n[alert.webhook.headers]\n\"X-Api-Key\" = \"key-42\"\n\
+         [[alert.alertmanager]]\nurls = [\"http://user:pw@127.0.0.1:9093\", \"http://127.0.0.1:9094\"]\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.alert.group_window, Duration::from_secs(2));
+    assert_eq!(
+        c.alert.webhooks[0].events,
+        vec![AlertKind::GapConfirmed, AlertKind::GapOpened]
+    );
+    assert_eq!(c.alert.alertmanagers[0].urls.len(), 2);
+    let shown = format!("{}{:?}", c.summary(), c);
+    for secret in ["whsec-1", "key-42", "user:pw", "/x"] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    let bad = format!(
+        "{MINIMAL}[[alert.webhook]]\nurl = \"ftp://x\"\n[[alert.webhook]]\nurl = \"http://x\"\nevents = [\"gap_exploded\"]\n\
+         [[alert.alertmanager]]\nseverity = \"page\"\n"
+    );
+    let problems = parse(&bad).unwrap_err();
+    for p in [
+        "alert.webhook[0].url: 'ftp://x' is not an http:// or https:// URL",
+        "alert.webhook[1].events: 'gap_exploded'",
+        "alert.alertmanager[0].urls: at least one",
+    ] {
+        assert!(
+            problems.iter().any(|x| x.starts_with(p)),
+            "{p} in {problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn public_url_defaults_to_the_listen_address() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.http.public_url, "http://127.0.0.1:9477");
+    assert_eq!(
+        redact_url("http://a:b@host:1/x"),
+        "http://<redacted>@host:1/x"
+    );
+    assert_eq!(redact_url("http://host/x@y"), "http://host/x@y");
+}

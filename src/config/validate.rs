@@ -6,10 +6,21 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use super::raw::{RawAudit, RawDetection, RawHttp, RawKafka, RawState};
+use super::raw::{
+    RawAlert, RawAlertmanager, RawAudit, RawDetection, RawHttp, RawKafka, RawState, RawWebhook,
+};
 use super::*;
 
-const SECTIONS: &[&str] = &["kafka", "audit", "detection", "state", "http"];
+const SECTIONS: &[&str] = &["kafka", "audit", "detection", "state", "http", "alert"];
+const ALERT_KEYS: &[&str] = &[
+    "group_window",
+    "group_max",
+    "max_age",
+    "webhook",
+    "alertmanager",
+];
+const WEBHOOK_KEYS: &[&str] = &["url", "secret", "timeout", "headers", "events"];
+const ALERTMANAGER_KEYS: &[&str] = &["urls", "severity", "resend_interval", "timeout"];
 const KAFKA_KEYS: &[&str] = &["bootstrap_servers", "group_id", "start_offset", "options"];
 const AUDIT_KEYS: &[&str] = &[
     "topics",
@@ -31,7 +42,7 @@ const STATE_KEYS: &[&str] = &[
     "idle_after",
     "max_streams_in_memory",
 ];
-const HTTP_KEYS: &[&str] = &["listen", "auth_token"];
+const HTTP_KEYS: &[&str] = &["listen", "auth_token", "public_url"];
 
 /// Reports keys of `table` not in `known`, under `path`.
 fn unknown_keys(table: &Table, known: &[&str], path: &str, problems: &mut Vec<String>) {
@@ -142,6 +153,7 @@ pub fn validate(mut table: Table, problems: &mut Vec<String>) -> Option<Config> 
     );
     let state: RawState = section(table.remove("state"), STATE_KEYS, "state", problems);
     let http: RawHttp = section(table.remove("http"), HTTP_KEYS, "http", problems);
+    let alert: RawAlert = section(table.remove("alert"), ALERT_KEYS, "alert", problems);
     let audits: Vec<RawAudit> = match table.remove("audit") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -174,12 +186,14 @@ pub fn validate(mut table: Table, problems: &mut Vec<String>) -> Option<Config> 
     };
     let state = state_settings(state, problems);
     let http = http_settings(http, problems);
+    let alert = alert_settings(alert, problems);
     Some(Config {
         kafka: kafka?,
         audit,
         detection,
         state,
         http,
+        alert,
     })
 }
 
@@ -423,7 +437,152 @@ fn http_settings(h: RawHttp, problems: &mut Vec<String>) -> HttpSettings {
         Some(t) => Some(Secret::new(t)),
         None => None,
     };
-    HttpSettings { listen, auth_token }
+    let public_url = match h.public_url {
+        Some(u) => match check_url(&u) {
+            Ok(()) => u.trim_end_matches('/').to_owned(),
+            Err(e) => {
+                problems.push(format!("http.public_url: {e}"));
+                String::new()
+            }
+        },
+        None => format!("http://{listen}"),
+    };
+    HttpSettings {
+        listen,
+        auth_token,
+        public_url,
+    }
+}
+
+/// An http(s) URL with a host; the message never repeats credentials.
+fn check_url(u: &str) -> Result<(), String> {
+    match reqwest::Url::parse(u) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        Ok(_) => Err(format!(
+            "'{}' is not an http:// or https:// URL",
+            redact_url(u)
+        )),
+        Err(e) => Err(format!("'{}' is not a URL ({e})", redact_url(u))),
+    }
+}
+
+fn alert_settings(a: RawAlert, problems: &mut Vec<String>) -> AlertSettings {
+    let mut webhooks = Vec::new();
+    for (i, v) in a.webhook.into_iter().enumerate() {
+        let path = format!("alert.webhook[{i}]");
+        let w: RawWebhook = section(Some(v), WEBHOOK_KEYS, &path, problems);
+        let url = match w.url {
+            None => {
+                problems.push(format!("{path}.url: required"));
+                continue;
+            }
+            Some(u) => {
+                if let Err(e) = check_url(&u) {
+                    problems.push(format!("{path}.url: {e}"));
+                    continue;
+                }
+                u
+            }
+        };
+        let events = match w.events {
+            None => vec![AlertKind::GapConfirmed, AlertKind::GapRecovered],
+            Some(list) => {
+                let mut kinds = Vec::new();
+                for e in list {
+                    match AlertKind::ALL.iter().find(|k| k.as_str() == e) {
+                        Some(k) => kinds.push(*k),
+                        None => problems.push(format!(
+                            "{path}.events: '{e}' is not one of gap_opened, gap_confirmed, gap_recovered"
+                        )),
+                    }
+                }
+                kinds
+            }
+        };
+        let secret = match w.secret {
+            Some(s) if s.is_empty() => {
+                problems.push(format!("{path}.secret: must not be empty when set"));
+                None
+            }
+            s => s.map(Secret::new),
+        };
+        webhooks.push(WebhookSettings {
+            url,
+            secret,
+            timeout: duration(
+                w.timeout.as_deref(),
+                Duration::from_secs(5),
+                &format!("{path}.timeout"),
+                problems,
+            ),
+            headers: w
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Secret::new(v)))
+                .collect(),
+            events,
+        });
+    }
+    let mut alertmanagers = Vec::new();
+    for (i, v) in a.alertmanager.into_iter().enumerate() {
+        let path = format!("alert.alertmanager[{i}]");
+        let am: RawAlertmanager = section(Some(v), ALERTMANAGER_KEYS, &path, problems);
+        let urls = am.urls.unwrap_or_default();
+        if urls.is_empty() {
+            problems.push(format!(
+                "{path}.urls: at least one Alertmanager URL is required"
+            ));
+        }
+        for (j, u) in urls.iter().enumerate() {
+            if let Err(e) = check_url(u) {
+                problems.push(format!("{path}.urls[{j}]: {e}"));
+            }
+        }
+        alertmanagers.push(AlertmanagerSettings {
+            urls: urls
+                .into_iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect(),
+            severity: am.severity.unwrap_or_else(|| "critical".to_owned()),
+            resend_interval: duration(
+                am.resend_interval.as_deref(),
+                Duration::from_secs(30),
+                &format!("{path}.resend_interval"),
+                problems,
+            ),
+            timeout: duration(
+                am.timeout.as_deref(),
+                Duration::from_secs(5),
+                &format!("{path}.timeout"),
+                problems,
+            ),
+        });
+    }
+    let group_max = match a.group_max {
+        Some(0) => {
+            problems.push("alert.group_max: must be at least 1".to_owned());
+            500
+        }
+        Some(n) => n as usize,
+        None => 500,
+    };
+    AlertSettings {
+        group_window: duration(
+            a.group_window.as_deref(),
+            Duration::from_secs(1),
+            "alert.group_window",
+            problems,
+        ),
+        group_max,
+        max_age: duration(
+            a.max_age.as_deref(),
+            Duration::from_secs(24 * 3600),
+            "alert.max_age",
+            problems,
+        ),
+        webhooks,
+        alertmanagers,
+    }
 }
 
 fn one_line(s: &str) -> String {

@@ -20,7 +20,11 @@ const STREAMS: &str = "streams";
 const GAPS: &str = "gaps";
 const HEALED: &str = "healed";
 const OFFSETS: &str = "offsets";
-const FAMILIES: [&str; 4] = [STREAMS, GAPS, HEALED, OFFSETS];
+/// Alert events not yet grouped into notifications (the outbox).
+const ALERT_EVENTS: &str = "alert_events";
+/// Notifications and their delivery state.
+const ALERTS: &str = "alerts";
+const FAMILIES: [&str; 6] = [STREAMS, GAPS, HEALED, OFFSETS, ALERT_EVENTS, ALERTS];
 
 /// Longest scan one query does before returning a cursor, so a filter that
 /// matches little cannot pin a request on a huge store.
@@ -487,6 +491,49 @@ impl Store {
         b.buf.clear();
         keys::partition_prefix(&mut b.buf, topic, partition);
         b.wb.put_cf(self.cf(OFFSETS), &b.buf, r.encode());
+    }
+
+    /// Adds an alert event to the outbox, in the same batch as the state
+    /// change that caused it.
+    pub fn put_alert_event(&self, b: &mut StateBatch, key: &[u8], event_json: &[u8]) {
+        b.wb.put_cf(self.cf(ALERT_EVENTS), key, event_json);
+    }
+
+    /// Every alert event waiting in the outbox, oldest first.
+    pub fn alert_events(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.scan(ALERT_EVENTS, &[], None, |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    pub fn delete_alert_event(&self, b: &mut StateBatch, key: &[u8]) {
+        b.wb.delete_cf(self.cf(ALERT_EVENTS), key);
+    }
+
+    pub fn put_alert(&self, b: &mut StateBatch, id: &str, record_json: &[u8]) {
+        b.wb.put_cf(self.cf(ALERTS), id.as_bytes(), record_json);
+    }
+
+    pub fn delete_alert(&self, b: &mut StateBatch, id: &str) {
+        b.wb.delete_cf(self.cf(ALERTS), id.as_bytes());
+    }
+
+    pub fn alert(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.db
+            .get_cf(self.cf(ALERTS), id.as_bytes())
+            .map_err(|e| self.read_err(e))
+    }
+
+    /// Notifications in id order from `after`, while `f` says so.
+    pub fn scan_alerts(
+        &self,
+        after: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        self.scan(ALERTS, &[], after, |k, v| Ok(f(k, v)))
     }
 
     /// Removes everything stored for a partition (a topic deleted and
