@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AlertKind;
 use crate::engine::Gap;
+use crate::store::StreamRef;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
@@ -31,20 +32,17 @@ pub struct AlertEvent {
 impl AlertEvent {
     pub fn new(
         kind: AlertKind,
-        topic: &str,
-        partition: i32,
-        producer: &str,
-        epoch: u64,
+        stream: StreamRef<'_>,
         gap: &Gap,
         healed_at_ms: Option<u64>,
         at_ms: u64,
     ) -> AlertEvent {
         AlertEvent {
             kind,
-            topic: topic.to_owned(),
-            partition,
-            producer: producer.to_owned(),
-            epoch,
+            topic: stream.topic.to_owned(),
+            partition: stream.partition,
+            producer: stream.producer.to_owned(),
+            epoch: stream.epoch,
             first_seq: gap.first,
             last_seq: gap.last,
             count: gap.count(),

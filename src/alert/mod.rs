@@ -26,6 +26,9 @@ use crate::config::{AlertKind, AlertSettings, url_origin};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
+/// Outbox events grouped by (event, topic, partition), with their keys.
+type Groups = BTreeMap<(AlertKind, String, i32), Vec<(Vec<u8>, AlertEvent)>>;
+
 /// How often the outbox is grouped and due deliveries are attempted.
 pub const TICK: Duration = Duration::from_millis(250);
 const FIRST_BACKOFF_MS: u64 = 500;
@@ -100,8 +103,7 @@ impl Alerter {
             return Ok(0);
         }
         let window = self.settings.group_window.as_millis() as u64;
-        let mut groups: BTreeMap<(AlertKind, String, i32), Vec<(Vec<u8>, AlertEvent)>> =
-            BTreeMap::new();
+        let mut groups: Groups = BTreeMap::new();
         let mut batch = self.store.batch();
         for (key, value) in events {
             match serde_json::from_slice::<AlertEvent>(&value) {

@@ -33,10 +33,12 @@ fn event(topic: &str, partition: i32, first: u64, at_ms: u64) -> AlertEvent {
     };
     AlertEvent::new(
         AlertKind::GapConfirmed,
-        topic,
-        partition,
-        "p",
-        1,
+        crate::store::StreamRef {
+            topic,
+            partition,
+            producer: "p",
+            epoch: 1,
+        },
         &gap,
         None,
         at_ms,
@@ -71,9 +73,8 @@ fn a_storm_is_grouped_per_topic_and_partition_with_a_cap() {
     assert_eq!(a.group(900_500).unwrap(), 0, "the window is still open");
     assert_eq!(a.group(901_000).unwrap(), 1, "then they go out together");
     let mut b = store.batch();
-    for (d, _) in [list(&store, &[DeliveryStatus::Pending], 10, None).unwrap()] {
-        store.delete_alert(&mut b, &d[0].id);
-    }
+    let (quiet, _) = list(&store, &[DeliveryStatus::Pending], 10, None).unwrap();
+    store.delete_alert(&mut b, &quiet[0].id);
     store.write(b).unwrap();
     a.pending.clear();
     // 10,000 gaps confirmed within a second over 4 partitions: full groups

@@ -19,7 +19,7 @@ use crate::config::{AlertKind, StartOffset};
 use crate::engine::{GapStatus, Observation, StreamState};
 use crate::extract::{Stamp, Unaudited};
 use crate::metrics::{Metrics, TopicMetrics};
-use crate::store::{Filter, GapListStatus, HealedGap, Store, StoreError, StreamId};
+use crate::store::{Filter, GapListStatus, HealedGap, Store, StoreError, StreamId, StreamRef};
 
 pub use state::{Epoch, Producer, Slot, Topic};
 
@@ -375,10 +375,12 @@ impl Auditor {
                 if self.alert_kinds.contains(&AlertKind::GapOpened) {
                     self.alert_events.push(AlertEvent::new(
                         AlertKind::GapOpened,
-                        topic,
-                        partition,
-                        &stamp.producer,
-                        stamp.epoch,
+                        StreamRef {
+                            topic,
+                            partition,
+                            producer: &stamp.producer,
+                            epoch: stamp.epoch,
+                        },
                         &gap,
                         None,
                         now_ms,
@@ -405,10 +407,12 @@ impl Auditor {
                     {
                         self.alert_events.push(AlertEvent::new(
                             AlertKind::GapRecovered,
-                            topic,
-                            partition,
-                            &stamp.producer,
-                            stamp.epoch,
+                            StreamRef {
+                                topic,
+                                partition,
+                                producer: &stamp.producer,
+                                epoch: stamp.epoch,
+                            },
                             &gap,
                             Some(now_ms),
                             now_ms,
@@ -481,10 +485,12 @@ impl Auditor {
                         if self.alert_kinds.contains(&AlertKind::GapConfirmed) {
                             self.alert_events.push(AlertEvent::new(
                                 AlertKind::GapConfirmed,
-                                topic,
-                                *partition,
-                                producer,
-                                e.epoch,
+                                StreamRef {
+                                    topic,
+                                    partition: *partition,
+                                    producer,
+                                    epoch: e.epoch,
+                                },
                                 gap,
                                 None,
                                 now_ms,
