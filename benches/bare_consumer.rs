@@ -13,7 +13,12 @@ use rdkafka::{Offset, TopicPartitionList};
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
@@ -51,7 +56,8 @@ fn main() {
             .fetch_watermarks(topic, *p, Duration::from_secs(10))
             .expect("watermarks");
         remaining += hi - lo;
-        tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)
+            .unwrap();
     }
     let total = remaining;
     consumer.assign(&tpl).unwrap();

@@ -35,12 +35,19 @@ static GLOBAL: Counting = Counting;
 
 fn rss() -> usize {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: usize = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), false).unwrap());
     let settings = AuditSettings {
@@ -58,7 +65,11 @@ fn main() {
     let names: Vec<String> = (0..n).map(|i| format!("producer-{i:07}")).collect();
     let (heap0, rss0) = (LIVE.load(Ordering::Relaxed), rss());
     for (i, p) in names.iter().enumerate() {
-        let stamp = Stamp { producer: Cow::Borrowed(p), seq: 1, epoch: 1 };
+        let stamp = Stamp {
+            producer: Cow::Borrowed(p),
+            seq: 1,
+            epoch: 1,
+        };
         a.audit("t", 0, i as i64 + 100, None, &stamp, 1).unwrap();
     }
     let (heap1, rss1) = (LIVE.load(Ordering::Relaxed), rss());

@@ -15,6 +15,7 @@ log "checking the toolchain and system packages"
 # shellcheck source=scripts/lib/deps.sh
 source "$ROOT/scripts/lib/deps.sh"
 ensure_build_deps
+ensure_test_deps
 
 # One profile for lints, unit tests, integration tests and the binaries they
 # start, so librdkafka and RocksDB are compiled once per checkout.
@@ -28,6 +29,12 @@ cargo clippy "${CARGO_FLAGS[@]}" --all-targets -- -D warnings
 
 log "unit tests"
 cargo test "${CARGO_FLAGS[@]}" --lib --bins
+
+log "Prometheus rules: promtool check and unit tests"
+promtool check rules config/prometheus/alerts.yml
+promtool check config config/prometheus/prometheus.yml
+promtool test rules config/prometheus/alerts_test.yml
+amtool check-config config/alertmanager/alertmanager.yml
 
 # ---- integration tests against a real broker -------------------------------
 # A port and data directory of their own, so a broker a person started by

@@ -34,3 +34,9 @@ ensure_build_deps() {
     command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
     command -v mvn >/dev/null 2>&1 || apt_install maven
 }
+
+# What the test suite runs besides Kafka: the real Prometheus, Alertmanager
+# and promtool, and headless Chromium for the gaps page.
+ensure_test_deps() {
+    apt_install prometheus prometheus-alertmanager chromium
+}

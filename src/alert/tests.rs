@@ -30,6 +30,8 @@ fn event(topic: &str, partition: i32, first: u64, at_ms: u64) -> AlertEvent {
         confirmed_at_ms: Some(at_ms),
         offset_before: Some(1),
         offset_after: 2,
+        origin_first: first,
+        origin_last: first,
     };
     AlertEvent::new(
         AlertKind::GapConfirmed,

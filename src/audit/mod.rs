@@ -399,7 +399,16 @@ impl Auditor {
                         t.metrics.recovered.inc();
                     }
                 }
-                if let Some(gap) = healed {
+                // A gap is healed when the last piece of it, as first
+                // detected, arrives; it is then reported whole.
+                let whole = healed.filter(|piece| {
+                    !producer
+                        .epoch_mut(stamp.epoch)
+                        .is_some_and(|e| e.state.has_piece_of(piece.origin()))
+                });
+                if let Some(mut gap) = whole {
+                    gap.first = gap.origin_first;
+                    gap.last = gap.origin_last;
                     t.metrics.gaps_healed.inc();
                     events::gap_healed(topic, partition, &stamp.producer, stamp.epoch, &gap, was);
                     if was == GapStatus::Confirmed

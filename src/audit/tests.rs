@@ -205,7 +205,16 @@ fn gaps_confirm_after_the_delay_and_heal_when_late_messages_arrive() {
         .store
         .gaps(&Filter::default(), &[GapListStatus::Healed], None, 10, None)
         .unwrap();
-    assert_eq!(healed.items.len(), 2, "split pieces [2,2] and [4,4] healed");
+    assert_eq!(
+        healed.items.len(),
+        1,
+        "the gap heals once, whole, after its pieces"
+    );
+    assert_eq!(
+        (healed.items[0].gap.first, healed.items[0].gap.last),
+        (2, 4)
+    );
+    assert_eq!(a.metrics.gaps_healed.with_label_values(&["t"]).get(), 1);
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! state: version next zz(last_offset) last_seen_ms seen duplicates late gap_count gap*
-//! gap:   flags first-base last-first zz(ref_ms-detected_at_ms) [zz(confirmed_at_ms-detected_at_ms)]
+//! gap:   flags first-base last-first first-origin_first origin_last-last
+//!        zz(ref_ms-detected_at_ms) [zz(confirmed_at_ms-detected_at_ms)]
 //!        zz(ref_offset-offset_after) [zz(offset_after-offset_before)]
 //! flags: bit 0 confirmed, bit 1 confirmed_at_ms present, bit 2 offset_before present
 //! ```
@@ -28,8 +29,8 @@ const FLAG_CONFIRMED: u8 = 1;
 const FLAG_CONFIRMED_AT: u8 = 2;
 const FLAG_OFFSET_BEFORE: u8 = 4;
 const KNOWN_FLAGS: u8 = FLAG_CONFIRMED | FLAG_CONFIRMED_AT | FLAG_OFFSET_BEFORE;
-/// Fewest bytes one encoded gap can take (flags + four one-byte varints).
-const MIN_GAP_BYTES: usize = 5;
+/// Fewest bytes one encoded gap can take (flags + six one-byte varints).
+const MIN_GAP_BYTES: usize = 7;
 
 /// Which kind of record failed to decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +147,9 @@ pub fn decode_gap(bytes: &[u8]) -> Result<Gap, DecodeError> {
     if gap.first > gap.last {
         return Err(invalid(Record::Gap, 0, "has first after last"));
     }
+    if gap.origin_first > gap.first || gap.origin_last < gap.last {
+        return Err(invalid(Record::Gap, 0, "lies outside its origin"));
+    }
     Ok(gap)
 }
 
@@ -166,6 +170,9 @@ fn check_gaps(state: &StreamState) -> Result<(), DecodeError> {
         }
         if gap.last >= state.next {
             return Err(invalid(index, "is not below the next expected sequence"));
+        }
+        if gap.origin_first > gap.first || gap.origin_last < gap.last {
+            return Err(invalid(index, "lies outside its origin"));
         }
         if index > 0 && state.gaps[index - 1].last >= gap.first {
             return Err(invalid(index, "overlaps or precedes the previous gap"));
@@ -188,6 +195,8 @@ fn put_gap(buf: &mut Vec<u8>, gap: &Gap, base: Base) {
     buf.push(flags);
     put_u64(buf, gap.first.wrapping_sub(base.seq));
     put_u64(buf, gap.last.wrapping_sub(gap.first));
+    put_u64(buf, gap.first.wrapping_sub(gap.origin_first));
+    put_u64(buf, gap.origin_last.wrapping_sub(gap.last));
     put_i64(buf, base.ms.wrapping_sub(gap.detected_at_ms) as i64);
     if let Some(at) = gap.confirmed_at_ms {
         put_i64(buf, at.wrapping_sub(gap.detected_at_ms) as i64);
@@ -265,6 +274,8 @@ impl<'a> Reader<'a> {
         }
         let first = base.seq.wrapping_add(self.u64()?);
         let last = first.wrapping_add(self.u64()?);
+        let origin_first = first.wrapping_sub(self.u64()?);
+        let origin_last = last.wrapping_add(self.u64()?);
         let detected_at_ms = base.ms.wrapping_sub(self.i64()? as u64);
         let confirmed_at_ms = if flags & FLAG_CONFIRMED_AT != 0 {
             Some(detected_at_ms.wrapping_add(self.i64()? as u64))
@@ -290,6 +301,8 @@ impl<'a> Reader<'a> {
             confirmed_at_ms,
             offset_before,
             offset_after,
+            origin_first,
+            origin_last,
         })
     }
 

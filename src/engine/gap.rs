@@ -37,6 +37,10 @@ pub struct Gap {
     pub offset_before: Option<i64>,
     /// Kafka offset of the message just after the gap.
     pub offset_after: i64,
+    /// The range as first detected. Pieces left by late arrivals keep it, so
+    /// the original gap is known to have healed when no piece of it is left.
+    pub origin_first: Seq,
+    pub origin_last: Seq,
 }
 
 impl Gap {
@@ -47,6 +51,11 @@ impl Gap {
             Some(span) => span.saturating_add(1),
             None => 0,
         }
+    }
+
+    /// The range as first detected, `(origin_first, origin_last)`.
+    pub fn origin(&self) -> (Seq, Seq) {
+        (self.origin_first, self.origin_last)
     }
 
     /// Whether `seq` lies in `first..=last`.
@@ -68,6 +77,8 @@ mod tests {
             confirmed_at_ms: None,
             offset_before: None,
             offset_after: 0,
+            origin_first: first,
+            origin_last: last,
         }
     }
 

@@ -113,6 +113,8 @@ struct Oracle {
     before: BTreeMap<Seq, i64>,
     /// Per missing number: (detected_at_ms, confirmed_at_ms). Only kept when `track`.
     status: BTreeMap<Seq, (u64, Option<u64>)>,
+    /// Per missing number: the range of the gap it was first detected in.
+    origin: BTreeMap<Seq, (Seq, Seq)>,
     track: bool,
     ever_gap: bool,
 }
@@ -129,6 +131,7 @@ impl Oracle {
             first_offset: BTreeMap::from([(seq, offset)]),
             before: BTreeMap::new(),
             status: BTreeMap::new(),
+            origin: BTreeMap::new(),
             track,
             ever_gap: leading && seq > 1,
         };
@@ -139,6 +142,16 @@ impl Oracle {
     }
 
     fn mark_detected(&mut self, first: Seq, last: Seq, now: u64) {
+        // Every number's origin, for the ranges of ordinary histories; the
+        // huge ones of extreme sequences only at their ends.
+        if last - first < 100_000 {
+            for x in first..=last {
+                self.origin.insert(x, (first, last));
+            }
+        } else {
+            self.origin.insert(first, (first, last));
+            self.origin.insert(last, (first, last));
+        }
         if self.track {
             for x in first..=last {
                 self.status.insert(x, (now, None));
@@ -186,6 +199,7 @@ impl Oracle {
             self.seen.insert(seq);
             self.first_offset.insert(seq, offset);
             self.status.remove(&seq);
+            self.origin.remove(&seq);
         }
         self.last_offset = self.last_offset.max(offset);
         expected
@@ -232,7 +246,18 @@ fn check_state(s: &StreamState, o: &Oracle, full: bool) -> Result<(), TestCaseEr
         prop_assert_eq!(s.gaps.capacity(), 0, "a stream without gaps allocated");
     }
     for g in &s.gaps {
-        prop_assert_eq!(Some(&g.offset_after), o.first_offset.get(&(g.last + 1)));
+        for x in [g.first, g.last] {
+            if let Some(origin) = o.origin.get(&x) {
+                prop_assert_eq!(*origin, g.origin(), "origin of {:?}", g);
+            } else {
+                prop_assert!(
+                    g.origin_last - g.origin_first >= 100_000,
+                    "no origin for {}",
+                    x
+                );
+            }
+        }
+        prop_assert_eq!(s.has_piece_of(g.origin()), true);
         let before = if g.first == o.floor {
             None
         } else {
@@ -286,6 +311,8 @@ fn check_observation(
                 Gap {
                     first,
                     last,
+                    origin_first: first,
+                    origin_last: last,
                     ..fresh
                 }
             );
@@ -343,6 +370,8 @@ fn confirm_step(
             confirmed_at_ms: None,
             offset_before: None,
             offset_after: 0,
+            origin_first: 0,
+            origin_last: 0,
         })
     };
     let mut out = vec![sentinel.clone()];
@@ -389,6 +418,8 @@ fn run(
         confirmed_at_ms: None,
         offset_before: None,
         offset_after: offset(0),
+        origin_first: 1,
+        origin_last: history[0] - 1,
     });
     prop_assert_eq!(&gap, &leading_gap);
     check_state(&s, &o, false)?;
@@ -405,6 +436,8 @@ fn run(
                 confirmed_at_ms: None,
                 offset_before: Some(o.last_offset),
                 offset_after: off,
+                origin_first: 0,
+                origin_last: 0,
             };
             let expected = o.arrive(seq, off, now);
             let obs = s.observe(seq, off, now);
@@ -555,6 +588,8 @@ fn make_gap(first: Seq, last: Seq, fields: (bool, u64, Option<u64>, Option<i64>,
         confirmed_at_ms,
         offset_before,
         offset_after,
+        origin_first: first.saturating_sub(first % 3),
+        origin_last: last.saturating_add(last % 5),
     }
 }
 

@@ -83,6 +83,8 @@ impl StreamState {
             confirmed_at_ms: None,
             offset_before: None,
             offset_after: offset,
+            origin_first: 1,
+            origin_last: seq - 1,
         });
         if let Some(gap) = &gap {
             state.gaps.push(gap.clone());
@@ -128,6 +130,8 @@ impl StreamState {
             confirmed_at_ms: None,
             offset_before: Some(offset_before),
             offset_after: offset,
+            origin_first: first,
+            origin_last: seq - 1,
         };
         self.gaps.push(gap.clone());
         Observation::Opened(gap)
@@ -216,6 +220,15 @@ impl StreamState {
             })
     }
 
+    /// Whether a piece of the gap first detected as `origin` is still missing.
+    pub fn has_piece_of(&self, origin: (Seq, Seq)) -> bool {
+        let i = self.gaps.partition_point(|g| g.last < origin.0);
+        self.gaps[i..]
+            .iter()
+            .take_while(|g| g.first <= origin.1)
+            .any(|g| g.origin() == origin)
+    }
+
     /// The gap piece containing `seq`, if `seq` is missing (binary search).
     pub fn is_missing(&self, seq: Seq) -> Option<&Gap> {
         let i = self.gaps.partition_point(|g| g.last < seq);
@@ -276,10 +289,27 @@ mod tests {
             confirmed_at_ms: None,
             offset_before: None,
             offset_after: 7,
+            origin_first: 1,
+            origin_last: 41,
         };
         assert_eq!(gap, Some(expected.clone()));
         assert_eq!(s.gaps, vec![expected]);
         assert_eq!(s.missing(), 41);
+    }
+
+    #[test]
+    fn pieces_keep_the_origin_until_the_last_one_heals() {
+        let (mut s, _) = StreamState::start(1, 0, 0, false);
+        s.observe(10, 1, 0); // gap [2, 9]
+        s.observe(5, 2, 0); // split into [2, 4] and [6, 9]
+        assert!(s.gaps.iter().all(|g| g.origin() == (2, 9)));
+        for seq in [2, 3, 4, 6, 7, 8] {
+            s.observe(seq, 3, 0);
+        }
+        assert!(s.has_piece_of((2, 9)));
+        s.observe(9, 4, 0);
+        assert!(!s.has_piece_of((2, 9)));
+        assert!(s.gaps.is_empty());
     }
 
     #[test]
@@ -302,6 +332,8 @@ mod tests {
             confirmed_at_ms: None,
             offset_before: Some(101),
             offset_after: 105,
+            origin_first: 3,
+            origin_last: 5,
         };
         assert_eq!(obs, Observation::Opened(expected.clone()));
         assert_eq!(s.gaps, vec![expected]);
@@ -584,6 +616,7 @@ mod tests {
     #[test]
     fn size_of_state_and_gap() {
         assert!(std::mem::size_of::<StreamState>() <= 80);
-        assert!(std::mem::size_of::<Gap>() <= 80);
+        // Gaps are rare and live in a Vec that stays unallocated without them.
+        assert!(std::mem::size_of::<Gap>() <= 88);
     }
 }

@@ -130,6 +130,8 @@ mod tests {
                 confirmed_at_ms: Some(3_000),
                 offset_before: Some(100),
                 offset_after: 101,
+                origin_first: 5,
+                origin_last: 8,
             },
             healed_at_ms: 4_000,
         };

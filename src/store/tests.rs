@@ -10,6 +10,8 @@ fn gap(first: u64, last: u64, status: GapStatus) -> Gap {
         confirmed_at_ms: (status == GapStatus::Confirmed).then_some(first * 10 + 1),
         offset_before: Some(first as i64),
         offset_after: last as i64 + 2,
+        origin_first: first,
+        origin_last: last,
     }
 }
 

@@ -2,6 +2,9 @@
 //! Kafka that `scripts/test.sh` starts and announces in GAPWATCH_TEST_BOOTSTRAP.
 #![allow(dead_code)]
 
+pub mod receiver;
+pub mod services;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
