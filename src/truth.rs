@@ -81,6 +81,9 @@ pub struct StreamTruth {
     pub duplicates: Vec<u64>,
     /// Neighbours sent swapped: `[a, a+1]` went out as a+1, a.
     pub reorders: Vec<[u64; 2]>,
+    /// With `--record-acks`: the numbers Kafka acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked: Option<Vec<SeqRange>>,
 }
 
 impl StreamTruth {
@@ -96,6 +99,7 @@ impl StreamTruth {
             tail: None,
             duplicates: Vec::new(),
             reorders: Vec::new(),
+            acked: None,
         }
     }
 

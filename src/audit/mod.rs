@@ -21,7 +21,7 @@ use crate::extract::{Stamp, Unaudited};
 use crate::metrics::{Metrics, TopicMetrics};
 use crate::store::{Filter, GapListStatus, HealedGap, Store, StoreError, StreamId, StreamRef};
 
-pub use state::{Epoch, Producer, Slot, Topic};
+pub use state::{Epoch, FastMap, Producer, Slot, Topic};
 
 /// The auditor's tunables, from the configuration.
 #[derive(Clone, Debug)]
@@ -39,7 +39,7 @@ pub struct Auditor {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     settings: AuditSettings,
-    topics: HashMap<Arc<str>, Topic>,
+    topics: FastMap<Arc<str>, Topic>,
     /// Producers with open gaps, whose confirmation timers must run.
     ticking: HashSet<(Arc<str>, i32, Arc<str>)>,
     /// Gaps healed since the last flush, written to the healed index.
@@ -76,7 +76,7 @@ impl Auditor {
             store,
             metrics,
             settings,
-            topics: HashMap::new(),
+            topics: FastMap::default(),
             ticking: HashSet::new(),
             healed: Vec::new(),
             unflushed: 0,
@@ -152,7 +152,7 @@ impl Auditor {
                 name: Arc::from(topic),
                 rule,
                 metrics: TopicMetrics::new(metrics, topic),
-                partitions: HashMap::new(),
+                partitions: FastMap::default(),
             });
         t.rule = rule;
         let name = t.name.clone();
@@ -320,7 +320,7 @@ impl Auditor {
             }
         };
         producer.touched_ms = now_ms;
-        let key_for = |slot_producers: &HashMap<Arc<str>, Producer>| {
+        let key_for = |slot_producers: &FastMap<Arc<str>, Producer>| {
             slot_producers
                 .get_key_value(stamp.producer.as_ref())
                 .map(|(k, _)| k.clone())

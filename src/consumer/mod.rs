@@ -22,6 +22,8 @@ use crate::extract::{MessageView, NoHeaders, extract};
 const TICK: Duration = Duration::from_millis(250);
 /// How often the audited topics are matched against the cluster's topics.
 const TOPIC_REFRESH: Duration = Duration::from_secs(30);
+/// Messages between two looks at the timers and the flush condition.
+const CHECK_EVERY: u32 = 256;
 /// How long to wait between write attempts while RocksDB refuses writes.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -97,6 +99,33 @@ fn audited_topics(
     Some(topics)
 }
 
+/// Subscribes to the cluster's topics that the rules audit, when they changed.
+fn refresh_subscription(
+    consumer: &BaseConsumer<AuditContext>,
+    rules: &[AuditRule],
+    subscribed: &mut Vec<String>,
+) -> Result<(), ConsumerError> {
+    let Some(topics) = audited_topics(consumer, rules) else {
+        return Ok(());
+    };
+    if topics == *subscribed {
+        return Ok(());
+    }
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if names.is_empty() {
+        consumer.unsubscribe();
+        tracing::warn!("no topic in the cluster matches the audit rules yet");
+    } else if let Err(e) = consumer.subscribe(&names) {
+        return Err(ConsumerError::Fatal(format!(
+            "cannot subscribe to {names:?}: {e}"
+        )));
+    } else {
+        tracing::info!(topics = ?names, "auditing");
+    }
+    *subscribed = topics;
+    Ok(())
+}
+
 /// Runs until `shutdown` is set or a fatal error occurs; flushes on the way out.
 pub fn run(
     consumer: &BaseConsumer<AuditContext>,
@@ -108,47 +137,59 @@ pub fn run(
     let mut last_refresh: Option<Instant> = None;
     let mut last_tick = Instant::now();
     let mut store_failing = false;
+    // Timers, topic refresh and the flush check run every CHECK_EVERY
+    // messages or when the consumer is idle, not on every message.
+    let mut since_check = CHECK_EVERY;
     while !shutdown.load(Ordering::Acquire) {
-        if let Some(fatal) = ctx.take_fatal() {
-            return Err(ConsumerError::Fatal(fatal));
-        }
-        if last_refresh.is_none_or(|t| t.elapsed() >= TOPIC_REFRESH) {
-            last_refresh = Some(Instant::now());
-            if let Some(topics) = audited_topics(consumer, rules)
-                && topics != subscribed
-            {
-                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-                if names.is_empty() {
-                    consumer.unsubscribe();
-                    tracing::warn!("no topic in the cluster matches the audit rules yet");
-                } else if let Err(e) = consumer.subscribe(&names) {
-                    return Err(ConsumerError::Fatal(format!(
-                        "cannot subscribe to {names:?}: {e}"
-                    )));
-                } else {
-                    tracing::info!(topics = ?names, "auditing");
-                }
-                subscribed = topics;
+        if since_check >= CHECK_EVERY {
+            since_check = 0;
+            if let Some(fatal) = ctx.take_fatal() {
+                return Err(ConsumerError::Fatal(fatal));
             }
-        }
-        if store_failing {
-            // RocksDB refuses writes (a full disk): consume nothing more
-            // until what is in memory is safe, but keep polling so the
-            // group does not consider this instance dead.
-            consumer.poll(STORE_RETRY);
+            if last_refresh.is_none_or(|t| t.elapsed() >= TOPIC_REFRESH) {
+                last_refresh = Some(Instant::now());
+                refresh_subscription(consumer, rules, &mut subscribed)?;
+            }
+            if store_failing {
+                // RocksDB refuses writes (a full disk): consume nothing more
+                // until what is in memory is safe, but keep polling so the
+                // group does not consider this instance dead.
+                consumer.poll(STORE_RETRY);
+                since_check = CHECK_EVERY;
+                let mut auditor = ctx.auditor();
+                if auditor.flush().is_ok() {
+                    tracing::info!("state writes succeed again; resuming");
+                    store_failing = false;
+                    commit(consumer, &auditor, CommitMode::Async);
+                    if let Ok(a) = consumer.assignment() {
+                        let _ = consumer.resume(&a);
+                    }
+                }
+                continue;
+            }
             let mut auditor = ctx.auditor();
-            if auditor.flush().is_ok() {
-                tracing::info!("state writes succeed again; resuming");
-                store_failing = false;
-                commit(consumer, &auditor, CommitMode::Async);
-                if let Ok(a) = consumer.assignment() {
-                    let _ = consumer.resume(&a);
+            if last_tick.elapsed() >= TICK {
+                last_tick = Instant::now();
+                auditor.tick(unix_ms());
+                for ((topic, partition), high) in ctx.high_watermarks() {
+                    auditor.observe_high_watermark(&topic, partition, high);
                 }
             }
-            continue;
+            if auditor.flush_due() {
+                match auditor.flush() {
+                    Ok(()) => commit(consumer, &auditor, CommitMode::Async),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot write state; pausing consumption until writes succeed");
+                        store_failing = true;
+                        if let Ok(a) = consumer.assignment() {
+                            let _ = consumer.pause(&a);
+                        }
+                    }
+                }
+            }
         }
         match consumer.poll(Duration::from_millis(100)) {
-            None => {}
+            None => since_check = CHECK_EVERY,
             Some(Err(e)) => {
                 ctx.metrics_error();
                 tracing::warn!(error = %e, "kafka consumer error");
@@ -157,27 +198,7 @@ pub fn run(
                 let mut auditor = ctx.auditor();
                 handle(&mut auditor, rules, &msg)
                     .map_err(|e| ConsumerError::Fatal(e.to_string()))?;
-            }
-        }
-        if last_tick.elapsed() >= TICK {
-            last_tick = Instant::now();
-            let mut auditor = ctx.auditor();
-            auditor.tick(unix_ms());
-            for ((topic, partition), high) in ctx.high_watermarks() {
-                auditor.observe_high_watermark(&topic, partition, high);
-            }
-        }
-        let mut auditor = ctx.auditor();
-        if auditor.flush_due() {
-            match auditor.flush() {
-                Ok(()) => commit(consumer, &auditor, CommitMode::Async),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot write state; pausing consumption until writes succeed");
-                    store_failing = true;
-                    if let Ok(a) = consumer.assignment() {
-                        let _ = consumer.pause(&a);
-                    }
-                }
+                since_check += 1;
             }
         }
     }

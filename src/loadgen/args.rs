@@ -116,6 +116,14 @@ pub struct LoadgenArgs {
     /// Messages per second to send at most (0: as fast as Kafka takes them).
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Record which sequence numbers Kafka acknowledged (in the truth, per
+    /// stream); not with producer restarts.
+    #[arg(long)]
+    pub record_acks: bool,
+    /// Exit zero even when Kafka did not acknowledge every message (the
+    /// truth says which were not); for experiments that kill brokers.
+    #[arg(long)]
+    pub allow_failures: bool,
     /// Write the ground truth as JSON to this file.
     #[arg(long)]
     pub truth: Option<PathBuf>,
@@ -212,6 +220,11 @@ impl LoadgenArgs {
         }
         if self.messages >= 1 << 40 {
             return Err("--messages must be below 2^40".to_owned());
+        }
+        let restarts =
+            self.restart_rate > 0.0 || self.inject.iter().any(|i| i.kind == FaultKind::Restart);
+        if self.record_acks && restarts {
+            return Err("--record-acks cannot be combined with producer restarts".to_owned());
         }
         for i in &self.inject {
             if i.producer >= self.producers || i.partition >= self.partitions {

@@ -25,9 +25,31 @@ pub struct DeliveryTracker {
     pub acked: AtomicU64,
     pub failed: AtomicU64,
     failures: Mutex<Vec<(usize, u64, i32, String)>>,
+    /// With `--record-acks`: (plan index, sequence) of every acknowledged
+    /// stamped message.
+    acks: Option<Mutex<Vec<(usize, u64)>>>,
 }
 
 impl DeliveryTracker {
+    pub fn recording_acks() -> DeliveryTracker {
+        DeliveryTracker {
+            acks: Some(Mutex::new(Vec::new())),
+            ..DeliveryTracker::default()
+        }
+    }
+
+    /// Acknowledged sequences per plan index, when recording.
+    pub fn take_acks(&self, plans: usize) -> Option<Vec<Vec<u64>>> {
+        let acks = self.acks.as_ref()?;
+        let mut out = vec![Vec::new(); plans];
+        for (plan, seq) in acks.lock().ok()?.drain(..) {
+            if let Some(v) = out.get_mut(plan) {
+                v.push(seq);
+            }
+        }
+        Some(out)
+    }
+
     /// The first failures seen: (plan index, sequence, partition, error).
     pub fn failures(&self) -> Vec<(usize, u64, i32, String)> {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
@@ -54,6 +76,14 @@ impl ProducerContext for DeliveryTracker {
         match result {
             Ok(_) => {
                 self.acked.fetch_add(1, Ordering::Relaxed);
+                if let Some(acks) = &self.acks {
+                    let (plan, seq) = split_opaque(op);
+                    if seq > 0
+                        && let Ok(mut a) = acks.lock()
+                    {
+                        a.push((plan, seq));
+                    }
+                }
             }
             Err((err, msg)) => {
                 use rdkafka::message::Message;
