@@ -6,9 +6,10 @@ mod record;
 
 use std::path::{Path, PathBuf};
 
+use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
 use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
-    WriteOptions,
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions,
 };
 
 pub use keys::{StreamId, StreamRef};
@@ -25,6 +26,13 @@ const ALERT_EVENTS: &str = "alert_events";
 /// Notifications and their delivery state.
 const ALERTS: &str = "alerts";
 const FAMILIES: [&str; 6] = [STREAMS, GAPS, HEALED, OFFSETS, ALERT_EVENTS, ALERTS];
+// Indexes into FAMILIES, as batches record them.
+const STREAMS_I: u8 = 0;
+const GAPS_I: u8 = 1;
+const HEALED_I: u8 = 2;
+const OFFSETS_I: u8 = 3;
+const ALERT_EVENTS_I: u8 = 4;
+const ALERTS_I: u8 = 5;
 
 /// Longest scan one query does before returning a cursor, so a filter that
 /// matches little cannot pin a request on a huge store.
@@ -50,10 +58,34 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The RocksDB-backed store. Cheap to share: reads run concurrently with the
 /// auditor's writes.
+///
+/// After a failed write (a full disk), RocksDB refuses every later write
+/// until the database is opened again, so the store reopens it: whatever
+/// was durable before stays, the failed batch is simply not there, and the
+/// caller writes it again once space returns.
 pub struct Store {
-    db: DB,
+    db: RwLock<Option<DB>>,
     dir: PathBuf,
     sync: bool,
+}
+
+fn cf<'a>(db: &'a DB, name: &str) -> &'a ColumnFamily {
+    db.cf_handle(name).expect("column family created at open")
+}
+
+fn open_db(dir: &Path) -> std::result::Result<DB, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_max_background_jobs(2);
+    opts.set_keep_log_file_num(3);
+    let cfs = FAMILIES.map(|name| {
+        let mut o = Options::default();
+        o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        ColumnFamilyDescriptor::new(name, o)
+    });
+    DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| e.to_string())
 }
 
 /// Which streams a query covers; later fields need the earlier ones to
@@ -102,24 +134,12 @@ pub struct GapRecord {
 
 impl Store {
     pub fn open(dir: &Path, sync: bool) -> Result<Store> {
-        let open_err = |reason: String| StoreError::Open {
+        let db = open_db(dir).map_err(|reason| StoreError::Open {
             dir: dir.to_owned(),
             reason,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_max_background_jobs(2);
-        opts.set_keep_log_file_num(3);
-        let cfs = FAMILIES.map(|name| {
-            let mut o = Options::default();
-            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            ColumnFamilyDescriptor::new(name, o)
-        });
-        let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| open_err(e.to_string()))?;
+        })?;
         Ok(Store {
-            db,
+            db: RwLock::new(Some(db)),
             dir: dir.to_owned(),
             sync,
         })
@@ -129,10 +149,26 @@ impl Store {
         &self.dir
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("column family created at open")
+    /// The open database, or an error while it is being reopened.
+    fn db(&self) -> Result<MappedRwLockReadGuard<'_, DB>> {
+        RwLockReadGuard::try_map(self.db.read(), Option::as_ref).map_err(|_| StoreError::Write {
+            dir: self.dir.clone(),
+            reason: "the state store is closed after a failed write; it reopens at the next write"
+                .to_owned(),
+        })
+    }
+
+    /// Closes and opens the database again, clearing RocksDB's sticky
+    /// write error. Leaves it closed (to be retried) if opening fails.
+    fn reopen(&self) {
+        let mut slot = self.db.write();
+        drop(slot.take());
+        match open_db(&self.dir) {
+            Ok(db) => *slot = Some(db),
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot reopen the state store yet")
+            }
+        }
     }
 
     fn read_err(&self, e: rocksdb::Error) -> StoreError {
@@ -152,22 +188,33 @@ impl Store {
 
     /// Writes a batch atomically (and durably, unless sync is off).
     pub fn write(&self, batch: StateBatch) -> Result<()> {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(self.sync);
-        self.db
-            .write_opt(batch.wb, &wo)
-            .map_err(|e| StoreError::Write {
+        let result = match self.db.read().as_ref() {
+            None => Err("the state store is closed after a failed write".to_owned()),
+            Some(db) => {
+                let mut wb = WriteBatch::default();
+                batch.apply(db, &mut wb);
+                let mut wo = WriteOptions::default();
+                wo.set_sync(self.sync);
+                db.write_opt(wb, &wo).map_err(|e| e.to_string())
+            }
+        };
+        result.map_err(|reason| {
+            // RocksDB keeps refusing writes after an I/O error (a full
+            // disk) until it is opened again.
+            self.reopen();
+            StoreError::Write {
                 dir: self.dir.clone(),
-                reason: e.to_string(),
-            })
+                reason,
+            }
+        })
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Option<PartitionRecord>> {
         let mut k = Vec::new();
         keys::partition_prefix(&mut k, topic, partition);
-        match self
-            .db
-            .get_cf(self.cf(OFFSETS), &k)
+        let db = self.db()?;
+        match db
+            .get_cf(cf(&db, OFFSETS), &k)
             .map_err(|e| self.read_err(e))?
         {
             None => Ok(None),
@@ -179,7 +226,8 @@ impl Store {
 
     pub fn partitions(&self) -> Result<Vec<(String, i32, PartitionRecord)>> {
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(OFFSETS), IteratorMode::Start) {
+        let db = self.db()?;
+        for item in db.iterator_cf(cf(&db, OFFSETS), IteratorMode::Start) {
             let (k, v) = item.map_err(|e| self.read_err(e))?;
             let mut kb: &[u8] = &k;
             let Some((topic, partition)) = keys::decode_partition(&mut kb) else {
@@ -194,9 +242,9 @@ impl Store {
     pub fn stream(&self, id: StreamRef<'_>) -> Result<Option<StoredStream>> {
         let mut k = Vec::new();
         keys::stream_key(&mut k, id);
-        match self
-            .db
-            .get_cf(self.cf(STREAMS), &k)
+        let db = self.db()?;
+        match db
+            .get_cf(cf(&db, STREAMS), &k)
             .map_err(|e| self.read_err(e))?
         {
             None => Ok(None),
@@ -249,8 +297,9 @@ impl Store {
             }
             _ => prefix.to_vec(),
         };
-        let iter = self.db.iterator_cf_opt(
-            self.cf(family),
+        let db = self.db()?;
+        let iter = db.iterator_cf_opt(
+            cf(&db, family),
             ro,
             IteratorMode::From(&start, Direction::Forward),
         );
@@ -380,21 +429,20 @@ impl Store {
 
     /// Deletes healed gaps healed before `before_ms`; returns how many.
     pub fn expire_healed(&self, before_ms: u64, max: usize) -> Result<usize> {
-        let mut batch = WriteBatch::default();
+        let mut batch = self.batch();
         let mut n = 0;
         self.scan(HEALED, &[], None, |k, v| {
             if let Ok(h) = HealedGap::decode(v)
                 && h.healed_at_ms < before_ms
             {
-                batch.delete_cf(self.cf(HEALED), k);
+                batch.delete(HEALED_I, k);
                 n += 1;
             }
             Ok(n < max)
         })?;
-        self.write(StateBatch {
-            wb: batch,
-            buf: Vec::new(),
-        })?;
+        if !batch.is_empty() {
+            self.write(batch)?;
+        }
         Ok(n)
     }
 
@@ -417,7 +465,7 @@ impl Store {
                 && s.state.gaps.is_empty()
                 && s.state.last_seen_ms < before_ms
             {
-                batch.wb.delete_cf(self.cf(STREAMS), k);
+                batch.delete(STREAMS_I, k);
                 deleted += 1;
             }
             if seen >= max {
@@ -434,10 +482,7 @@ impl Store {
 
     /// A new, empty batch.
     pub fn batch(&self) -> StateBatch {
-        StateBatch {
-            wb: WriteBatch::default(),
-            buf: Vec::new(),
-        }
+        StateBatch::new()
     }
 
     pub fn put_stream(&self, b: &mut StateBatch, id: StreamRef<'_>, s: &StoredStream) {
@@ -445,14 +490,13 @@ impl Store {
         keys::stream_key(&mut b.buf, id);
         let klen = b.buf.len();
         s.encode(&mut b.buf);
-        let (k, v) = b.buf.split_at(klen);
-        b.wb.put_cf(self.cf(STREAMS), k, v);
+        b.put_split(STREAMS_I, klen);
     }
 
     pub fn delete_stream(&self, b: &mut StateBatch, id: StreamRef<'_>) {
         b.buf.clear();
         keys::stream_key(&mut b.buf, id);
-        b.wb.delete_cf(self.cf(STREAMS), &b.buf);
+        b.delete_buf(STREAMS_I);
     }
 
     /// Replaces every stored gap of a stream by `gaps`.
@@ -460,15 +504,14 @@ impl Store {
         b.buf.clear();
         keys::stream_key(&mut b.buf, id);
         if let Some(end) = keys::prefix_end(&b.buf) {
-            b.wb.delete_range_cf(self.cf(GAPS), &b.buf, &end);
+            b.delete_range_from_buf(GAPS_I, &end);
         }
         for g in gaps {
             b.buf.clear();
             keys::gap_key(&mut b.buf, id, g.first);
             let klen = b.buf.len();
             crate::engine::codec::encode_gap(g, &mut b.buf);
-            let (k, v) = b.buf.split_at(klen);
-            b.wb.put_cf(self.cf(GAPS), k, v);
+            b.put_split(GAPS_I, klen);
         }
     }
 
@@ -477,8 +520,7 @@ impl Store {
         keys::gap_key(&mut b.buf, id, h.gap.first);
         let klen = b.buf.len();
         h.encode(&mut b.buf);
-        let (k, v) = b.buf.split_at(klen);
-        b.wb.put_cf(self.cf(HEALED), k, v);
+        b.put_split(HEALED_I, klen);
     }
 
     pub fn put_partition(
@@ -490,13 +532,13 @@ impl Store {
     ) {
         b.buf.clear();
         keys::partition_prefix(&mut b.buf, topic, partition);
-        b.wb.put_cf(self.cf(OFFSETS), &b.buf, r.encode());
+        b.put_buf(OFFSETS_I, &r.encode());
     }
 
     /// Adds an alert event to the outbox, in the same batch as the state
     /// change that caused it.
     pub fn put_alert_event(&self, b: &mut StateBatch, key: &[u8], event_json: &[u8]) {
-        b.wb.put_cf(self.cf(ALERT_EVENTS), key, event_json);
+        b.put(ALERT_EVENTS_I, key, event_json);
     }
 
     /// Every alert event waiting in the outbox, oldest first.
@@ -510,20 +552,20 @@ impl Store {
     }
 
     pub fn delete_alert_event(&self, b: &mut StateBatch, key: &[u8]) {
-        b.wb.delete_cf(self.cf(ALERT_EVENTS), key);
+        b.delete(ALERT_EVENTS_I, key);
     }
 
     pub fn put_alert(&self, b: &mut StateBatch, id: &str, record_json: &[u8]) {
-        b.wb.put_cf(self.cf(ALERTS), id.as_bytes(), record_json);
+        b.put(ALERTS_I, id.as_bytes(), record_json);
     }
 
     pub fn delete_alert(&self, b: &mut StateBatch, id: &str) {
-        b.wb.delete_cf(self.cf(ALERTS), id.as_bytes());
+        b.delete(ALERTS_I, id.as_bytes());
     }
 
     pub fn alert(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        self.db
-            .get_cf(self.cf(ALERTS), id.as_bytes())
+        let db = self.db()?;
+        db.get_cf(cf(&db, ALERTS), id.as_bytes())
             .map_err(|e| self.read_err(e))
     }
 
@@ -542,11 +584,11 @@ impl Store {
         b.buf.clear();
         keys::partition_prefix(&mut b.buf, topic, partition);
         if let Some(end) = keys::prefix_end(&b.buf) {
-            for family in [STREAMS, GAPS, HEALED] {
-                b.wb.delete_range_cf(self.cf(family), &b.buf, &end);
+            for family in [STREAMS_I, GAPS_I, HEALED_I] {
+                b.delete_range_from_buf(family, &end);
             }
         }
-        b.wb.delete_cf(self.cf(OFFSETS), &b.buf);
+        b.delete_buf(OFFSETS_I);
     }
 }
 
@@ -558,19 +600,109 @@ pub enum GapListStatus {
     Healed,
 }
 
-/// Changes to be written together.
+/// Changes to be written together, recorded as plain data and turned into
+/// a RocksDB batch only when written (so a reopened database is fine).
 pub struct StateBatch {
-    wb: WriteBatch,
+    /// Keys and values, back to back.
+    data: Vec<u8>,
+    ops: Vec<Op>,
+    /// Scratch space for building keys.
     buf: Vec<u8>,
 }
 
+#[derive(Clone, Copy)]
+enum OpKind {
+    Put,
+    Delete,
+    DeleteRange,
+}
+
+#[derive(Clone, Copy)]
+struct Op {
+    family: u8,
+    kind: OpKind,
+    start: usize,
+    key_len: usize,
+    value_len: usize,
+}
+
 impl StateBatch {
+    fn new() -> StateBatch {
+        StateBatch {
+            data: Vec::new(),
+            ops: Vec::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, family: u8, kind: OpKind, key: &[u8], value: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(key);
+        self.data.extend_from_slice(value);
+        self.ops.push(Op {
+            family,
+            kind,
+            start,
+            key_len: key.len(),
+            value_len: value.len(),
+        });
+    }
+
+    fn put(&mut self, family: u8, key: &[u8], value: &[u8]) {
+        self.push(family, OpKind::Put, key, value);
+    }
+
+    fn delete(&mut self, family: u8, key: &[u8]) {
+        self.push(family, OpKind::Delete, key, &[]);
+    }
+
+    /// Puts `buf[..klen]` as the key and the rest of `buf` as the value.
+    fn put_split(&mut self, family: u8, klen: usize) {
+        let kv = std::mem::take(&mut self.buf);
+        self.put(family, &kv[..klen], &kv[klen..]);
+        self.buf = kv;
+    }
+
+    /// Puts `value` under the key built in `buf`.
+    fn put_buf(&mut self, family: u8, value: &[u8]) {
+        let key = std::mem::take(&mut self.buf);
+        self.put(family, &key, value);
+        self.buf = key;
+    }
+
+    /// Deletes the key built in `buf`.
+    fn delete_buf(&mut self, family: u8) {
+        let key = std::mem::take(&mut self.buf);
+        self.delete(family, &key);
+        self.buf = key;
+    }
+
+    /// Deletes from the key built in `buf` (inclusive) to `end` (exclusive).
+    fn delete_range_from_buf(&mut self, family: u8, end: &[u8]) {
+        let key = std::mem::take(&mut self.buf);
+        self.push(family, OpKind::DeleteRange, &key, end);
+        self.buf = key;
+    }
+
+    fn apply(&self, db: &DB, wb: &mut WriteBatch) {
+        for op in &self.ops {
+            let handle = cf(db, FAMILIES[op.family as usize]);
+            let key = &self.data[op.start..op.start + op.key_len];
+            let value = &self.data[op.start + op.key_len..op.start + op.key_len + op.value_len];
+            match op.kind {
+                OpKind::Put => wb.put_cf(handle, key, value),
+                OpKind::Delete => wb.delete_cf(handle, key),
+                OpKind::DeleteRange => wb.delete_range_cf(handle, key, value),
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.wb.len()
+        self.ops.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.wb.is_empty()
+        self.ops.is_empty()
     }
 }
 

@@ -180,6 +180,11 @@ pub struct Gapwatch {
 impl Gapwatch {
     /// Writes a config auditing `topic` (plus `extra` TOML appended) and starts.
     pub fn start(topic: &str, extra: &str) -> Gapwatch {
+        Gapwatch::start_with_state(topic, extra, None)
+    }
+
+    /// Like `start`, with the state directory somewhere of the test's choosing.
+    pub fn start_with_state(topic: &str, extra: &str, state: Option<&Path>) -> Gapwatch {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("gapwatch.toml");
@@ -203,7 +208,10 @@ listen = "127.0.0.1:{port}"
 {extra}
 "#,
             bootstrap = bootstrap(),
-            state = dir.path().join("data").display(),
+            state = state
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.path().join("data"))
+                .display(),
         );
         std::fs::write(&config, text).unwrap();
         let log = dir.path().join("gapwatch.log");
