@@ -189,6 +189,18 @@ impl Auditor {
             slot.producers.insert(key, p);
         }
         self.metrics.assigned_partitions.inc();
+        if record.is_none() {
+            let from = match self.settings.start_offset {
+                StartOffset::Earliest => "its first offset still in Kafka",
+                StartOffset::Latest => "its end (kafka.start_offset = \"latest\")",
+            };
+            tracing::warn!(
+                topic,
+                partition,
+                "no stored state for this partition here (new to this instance, or its state lives with \
+                 another instance): auditing it from {from}"
+            );
+        }
         Ok(match (record, self.settings.start_offset) {
             (Some(r), _) => StartAt::Offset(r.next_offset),
             (None, StartOffset::Earliest) => StartAt::Beginning,

@@ -58,6 +58,8 @@ pub fn create(
         ("enable.auto.offset.store", "false"),
         ("auto.offset.reset", reset),
         ("statistics.interval.ms", "5000"),
+        // Partitions added to an audited topic are picked up within this.
+        ("topic.metadata.refresh.interval.ms", "10000"),
         ("partition.assignment.strategy", "range,roundrobin"),
     ];
     defaults.push(("client.id", "gapwatch"));

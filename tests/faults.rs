@@ -1,0 +1,182 @@
+//! Faults around gapwatch that must neither lose nor invent a gap:
+//! partitions added to an audited topic, and a second instance taking over
+//! the partitions of one that was killed.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Gapwatch, bootstrap, create_topic, eventually, fresh_topic, loadgen};
+use gapwatch::truth::Truth;
+
+type GapKey = (i32, String, u64, u64, u64);
+
+fn truth_gaps(truths: &[&Truth]) -> BTreeSet<GapKey> {
+    truths
+        .iter()
+        .flat_map(|t| t.missing_ranges())
+        .map(|(s, r)| {
+            (
+                s.partition,
+                s.producer.clone(),
+                s.epoch,
+                r.first_seq,
+                r.last_seq,
+            )
+        })
+        .collect()
+}
+
+fn reported(gw: &Gapwatch) -> BTreeSet<GapKey> {
+    gw.gaps("open,confirmed")
+        .iter()
+        .map(|g| {
+            (
+                g["partition"].as_i64().unwrap() as i32,
+                g["producer"].as_str().unwrap().to_owned(),
+                g["epoch"].as_u64().unwrap(),
+                g["first_seq"].as_u64().unwrap(),
+                g["last_seq"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn add_partitions(topic: &str, total: usize) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let res = futures::executor::block_on(
+        admin.create_partitions([&NewPartitions::new(topic, total)], &opts),
+    )
+    .unwrap();
+    for r in res {
+        r.expect("partitions added");
+    }
+}
+
+#[test]
+fn partitions_added_to_an_audited_topic_are_audited_without_a_restart() {
+    let topic = fresh_topic("grow");
+    create_topic(&topic, 1);
+    let gw = Gapwatch::start(&topic, "");
+    let dir = tempfile::tempdir().unwrap();
+    let first = loadgen(
+        &topic,
+        &[
+            "--producers",
+            "2",
+            "--partitions",
+            "1",
+            "--messages",
+            "500",
+            "--inject",
+            "drop:0:0:100",
+        ],
+        &dir.path().join("t1.json"),
+    );
+    gw.wait_ready(Duration::from_secs(60));
+    eventually(Duration::from_secs(60), "the first gap", || {
+        (reported(&gw) == truth_gaps(&[&first])).then_some(())
+    });
+    add_partitions(&topic, 3);
+    let second = loadgen(
+        &topic,
+        &[
+            "--producers",
+            "2",
+            "--partitions",
+            "3",
+            "--messages",
+            "500",
+            "--producer-prefix",
+            "later",
+            "--inject",
+            "drop:1:2:250-260",
+            "--inject",
+            "drop:0:1:7",
+        ],
+        &dir.path().join("t2.json"),
+    );
+    eventually(
+        Duration::from_secs(90),
+        "gaps on the new partitions",
+        || (reported(&gw) == truth_gaps(&[&first, &second])).then_some(()),
+    );
+    assert_eq!(gw.metric("gapwatch_assigned_partitions"), 3.0);
+}
+
+#[test]
+fn a_second_instance_takes_over_a_killed_ones_partitions_and_says_it_lacks_their_state() {
+    let topic = fresh_topic("takeover");
+    create_topic(&topic, 4);
+    let mut a = Gapwatch::start(&topic, "");
+    // The second instance: the same group, its own state and member id.
+    let mut b = Gapwatch::start(&topic, "");
+    b.kill();
+    let config = std::fs::read_to_string(&b.config)
+        .unwrap()
+        .replace(&format!("\"gw-{topic}-1\""), &format!("\"gw-{topic}-2\""));
+    std::fs::write(&b.config, config).unwrap();
+    b.spawn();
+    a.wait_ready(Duration::from_secs(60));
+    b.wait_ready(Duration::from_secs(60));
+    eventually(
+        Duration::from_secs(60),
+        "the partitions shared between both",
+        || {
+            (a.metric("gapwatch_assigned_partitions") == 2.0
+                && b.metric("gapwatch_assigned_partitions") == 2.0)
+                .then_some(())
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let truth = loadgen(
+        &topic,
+        &[
+            "--producers",
+            "3",
+            "--partitions",
+            "4",
+            "--messages",
+            "1000",
+            "--drop-rate",
+            "0.005",
+            "--seed",
+            "77",
+        ],
+        &dir.path().join("t.json"),
+    );
+    let want = truth_gaps(&[&truth]);
+    eventually(
+        Duration::from_secs(60),
+        "both instances to report their half",
+        || {
+            let both: BTreeSet<GapKey> = reported(&a).union(&reported(&b)).cloned().collect();
+            (both == want).then_some(())
+        },
+    );
+    let before_kill = b.log_text().len();
+    a.kill();
+    eventually(
+        Duration::from_secs(90),
+        "the survivor to hold every partition",
+        || (b.metric("gapwatch_assigned_partitions") == 4.0).then_some(()),
+    );
+    assert!(
+        b.log_text()
+            .contains("no stored state for this partition here"),
+        "the survivor says plainly that it lacks the dead instance's state"
+    );
+    eventually(
+        Duration::from_secs(60),
+        "the survivor to report every gap",
+        || (reported(&b) == want).then_some(()),
+    );
+}
