@@ -12,28 +12,12 @@ use std::time::Duration;
 
 use common::receiver::{Receiver, signature_ok};
 use common::services::{alertmanager, prometheus};
-use common::{Gapwatch, bootstrap, create_topic, eventually, fresh_topic, loadgen};
-use gapwatch::truth::Truth;
+use common::{
+    GapKey, Gapwatch, bootstrap, create_topic, eventually, fresh_topic, gap_keys, loadgen,
+    truth_gaps,
+};
 
 const SECRET: &str = "test-webhook-secret";
-
-type GapKey = (i32, String, u64, u64, u64);
-
-fn truth_gaps(truth: &Truth) -> BTreeSet<GapKey> {
-    truth
-        .missing_ranges()
-        .into_iter()
-        .map(|(s, r)| {
-            (
-                s.partition,
-                s.producer.clone(),
-                s.epoch,
-                r.first_seq,
-                r.last_seq,
-            )
-        })
-        .collect()
-}
 
 /// Every gap in the webhook notifications of one event kind, signature checked.
 fn webhook_gaps(rx: &Receiver, event: &str) -> BTreeSet<GapKey> {
@@ -185,7 +169,7 @@ fn loss_reaches_people_by_webhook_and_alertmanager_and_healing_resolves_it() {
         ],
         &dir.path().join("truth.json"),
     );
-    let want = truth_gaps(&truth);
+    let want = truth_gaps(&[&truth]);
     assert_eq!(want.len(), 3);
     gw.wait_ready(Duration::from_secs(60));
 
@@ -339,7 +323,7 @@ fn a_crash_before_delivery_and_a_failing_receiver_lose_no_alert() {
         ],
         &dir.path().join("truth.json"),
     );
-    let want = truth_gaps(&truth);
+    let want = truth_gaps(&[&truth]);
     assert!(!want.is_empty());
     gw.wait_ready(Duration::from_secs(60));
     // Confirmed, grouped and attempted, but the receiver refuses.
@@ -486,7 +470,7 @@ fn a_storm_of_ten_thousand_gaps_becomes_a_few_grouped_requests() {
         ],
         &dir.path().join("truth.json"),
     );
-    let want = truth_gaps(&truth);
+    let want = truth_gaps(&[&truth]);
     assert!(want.len() >= 9_000, "a storm: {} gaps", want.len());
     gw.wait_ready(Duration::from_secs(60));
     eventually(
@@ -532,7 +516,7 @@ fn the_gaps_page_shows_in_chromium_what_the_api_shows() {
         &dir.path().join("truth.json"),
     );
     gw.wait_ready(Duration::from_secs(60));
-    let want = truth_gaps(&truth);
+    let want = truth_gaps(&[&truth]);
     let api = eventually(Duration::from_secs(60), "confirmed gaps", || {
         let g = gw.gaps("confirmed");
         (g.len() == want.len()).then_some(g)
@@ -574,18 +558,7 @@ fn the_gaps_page_shows_in_chromium_what_the_api_shows() {
             )
         })
         .collect();
-    let from_api: BTreeSet<GapKey> = api
-        .iter()
-        .map(|g| {
-            (
-                g["partition"].as_i64().unwrap() as i32,
-                g["producer"].as_str().unwrap().to_owned(),
-                g["epoch"].as_u64().unwrap(),
-                g["first_seq"].as_u64().unwrap(),
-                g["last_seq"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let from_api = gap_keys(&api);
     assert_eq!(shown, from_api, "the page shows the API's gaps");
     assert_eq!(shown, want);
     let total: u64 = api.iter().map(|g| g["count"].as_u64().unwrap()).sum();

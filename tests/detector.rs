@@ -6,46 +6,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Gapwatch, bootstrap, create_topic, eventually, fresh_topic, gapwatch, loadgen};
+use common::{
+    Gapwatch, bootstrap, create_topic, eventually, fresh_topic, gap_keys, gapwatch, loadgen,
+    truth_gaps,
+};
 use gapwatch::truth::Truth;
 use rand::{RngExt, SeedableRng};
 
-type GapKey = (i32, String, u64, u64, u64);
-
-/// The truth's non-tail missing ranges.
-fn expected(truth: &Truth) -> BTreeSet<GapKey> {
-    truth
-        .missing_ranges()
-        .into_iter()
-        .map(|(s, r)| {
-            (
-                s.partition,
-                s.producer.clone(),
-                s.epoch,
-                r.first_seq,
-                r.last_seq,
-            )
-        })
-        .collect()
-}
-
-fn reported(gaps: &[serde_json::Value]) -> BTreeSet<GapKey> {
-    gaps.iter()
-        .map(|g| {
-            (
-                g["partition"].as_i64().unwrap() as i32,
-                g["producer"].as_str().unwrap().to_owned(),
-                g["epoch"].as_u64().unwrap(),
-                g["first_seq"].as_u64().unwrap(),
-                g["last_seq"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
 /// Waits until gapwatch reports exactly the truth's gaps, all confirmed.
 fn assert_reports_truth(gw: &Gapwatch, truth: &Truth) -> Vec<serde_json::Value> {
-    let want = expected(truth);
+    let want = truth_gaps(&[truth]);
     assert!(!want.is_empty(), "the scenario injects loss");
     let mut last = BTreeSet::new();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -54,7 +24,7 @@ fn assert_reports_truth(gw: &Gapwatch, truth: &Truth) -> Vec<serde_json::Value> 
             "gapwatch to confirm every gap",
             || {
                 let gaps = gw.gaps("open,confirmed");
-                last = reported(&gaps);
+                last = gap_keys(&gaps);
                 let all_confirmed = gaps.iter().all(|g| g["status"] == "confirmed");
                 (last == want && all_confirmed).then_some(gaps)
             },
@@ -348,7 +318,7 @@ fn a_10kb_producer_id_and_bad_headers_are_counted_not_fatal() {
         (!g.is_empty()).then_some(g)
     });
     assert_eq!(
-        reported(&gaps),
+        gap_keys(&gaps),
         BTreeSet::from([(0, "ok".to_owned(), 0, 2, 2)])
     );
 }

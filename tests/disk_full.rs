@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Gapwatch, create_topic, eventually, fresh_topic, loadgen};
+use common::{Gapwatch, create_topic, eventually, fresh_topic, gap_keys, loadgen, truth_gaps};
 
 struct Tmpfs(std::path::PathBuf);
 
@@ -76,25 +76,11 @@ fn a_full_state_disk_pauses_auditing_and_it_resumes_when_space_returns() {
     eventually(Duration::from_secs(60), "writes to succeed again", || {
         (gw.metric("gapwatch_state_healthy") == 1.0).then_some(())
     });
-    let want: std::collections::BTreeSet<(i32, String, u64, u64)> = truth
-        .missing_ranges()
-        .into_iter()
-        .map(|(s, r)| (s.partition, s.producer.clone(), r.first_seq, r.last_seq))
-        .collect();
+    let want = truth_gaps(&[&truth]);
     assert!(!want.is_empty());
     eventually(Duration::from_secs(60), "the exact gaps, confirmed", || {
         let gaps = gw.gaps("open,confirmed");
-        let got: std::collections::BTreeSet<(i32, String, u64, u64)> = gaps
-            .iter()
-            .map(|g| {
-                (
-                    g["partition"].as_i64().unwrap() as i32,
-                    g["producer"].as_str().unwrap().to_owned(),
-                    g["first_seq"].as_u64().unwrap(),
-                    g["last_seq"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let got = gap_keys(&gaps);
         (got == want && gaps.iter().all(|g| g["status"] == "confirmed")).then_some(())
     });
     // And the state survives a restart intact.

@@ -61,7 +61,9 @@ pub struct GapList {
     pub next_cursor: Option<String>,
 }
 
-fn statuses(p: &Params) -> Result<Vec<GapListStatus>, ApiError> {
+/// The `status` parameter: a comma-separated list, by default open and
+/// confirmed gaps.
+pub fn statuses(p: &Params) -> Result<Vec<GapListStatus>, ApiError> {
     let Some(v) = p.string("status") else {
         return Ok(vec![GapListStatus::Open, GapListStatus::Confirmed]);
     };

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::params::{Params, rfc3339};
 use super::{ApiError, AppState, blocking};
-use crate::store::{Filter, GapListStatus, GapRecord};
+use crate::store::{Filter, GapRecord};
 
 /// Most gaps listed on one page.
 const PAGE_GAPS: usize = 500;
@@ -57,18 +57,7 @@ async fn render(s: AppState, q: HashMap<String, String>) -> Result<String, ApiEr
     let status_text = p
         .string("status")
         .unwrap_or_else(|| "open,confirmed".to_owned());
-    let statuses: Vec<GapListStatus> = status_text
-        .split(',')
-        .map(|x| match x.trim() {
-            "open" => Ok(GapListStatus::Open),
-            "confirmed" => Ok(GapListStatus::Confirmed),
-            "healed" => Ok(GapListStatus::Healed),
-            other => Err(ApiError::bad_parameter(
-                "status",
-                format!("'{other}' is not one of open, confirmed, healed"),
-            )),
-        })
-        .collect::<Result<_, _>>()?;
+    let statuses = super::gaps::statuses(&p)?;
     let filter = Filter {
         topic: topic.clone(),
         partition,

@@ -384,20 +384,16 @@ impl Auditor {
                 t.metrics.gaps_detected.inc();
                 t.metrics.missing_open.add(gap.count() as i64);
                 events::gap_opened(topic, partition, &stamp.producer, stamp.epoch, &gap);
-                if self.alert_kinds.contains(&AlertKind::GapOpened) {
-                    self.alert_events.push(AlertEvent::new(
-                        AlertKind::GapOpened,
-                        StreamRef {
-                            topic,
-                            partition,
-                            producer: &stamp.producer,
-                            epoch: stamp.epoch,
-                        },
-                        &gap,
-                        None,
-                        now_ms,
-                    ));
-                }
+                let stream = stamp_stream(topic, partition, stamp);
+                queue_alert(
+                    &self.alert_kinds,
+                    &mut self.alert_events,
+                    AlertKind::GapOpened,
+                    stream,
+                    &gap,
+                    None,
+                    now_ms,
+                );
                 self.ticking
                     .insert((t.name.clone(), partition, key_for(&slot.producers)));
             }
@@ -423,21 +419,17 @@ impl Auditor {
                     gap.last = gap.origin_last;
                     t.metrics.gaps_healed.inc();
                     events::gap_healed(topic, partition, &stamp.producer, stamp.epoch, &gap, was);
-                    if was == GapStatus::Confirmed
-                        && self.alert_kinds.contains(&AlertKind::GapRecovered)
-                    {
-                        self.alert_events.push(AlertEvent::new(
+                    if was == GapStatus::Confirmed {
+                        let stream = stamp_stream(topic, partition, stamp);
+                        queue_alert(
+                            &self.alert_kinds,
+                            &mut self.alert_events,
                             AlertKind::GapRecovered,
-                            StreamRef {
-                                topic,
-                                partition,
-                                producer: &stamp.producer,
-                                epoch: stamp.epoch,
-                            },
+                            stream,
                             &gap,
                             Some(now_ms),
                             now_ms,
-                        ));
+                        );
                     }
                     self.healed.push((
                         StreamId {
@@ -503,20 +495,21 @@ impl Auditor {
                         t.metrics.missing_open.sub(n);
                         t.metrics.missing_confirmed.add(n);
                         events::gap_confirmed(topic, *partition, producer, e.epoch, gap);
-                        if self.alert_kinds.contains(&AlertKind::GapConfirmed) {
-                            self.alert_events.push(AlertEvent::new(
-                                AlertKind::GapConfirmed,
-                                StreamRef {
-                                    topic,
-                                    partition: *partition,
-                                    producer,
-                                    epoch: e.epoch,
-                                },
-                                gap,
-                                None,
-                                now_ms,
-                            ));
-                        }
+                        let stream = StreamRef {
+                            topic,
+                            partition: *partition,
+                            producer,
+                            epoch: e.epoch,
+                        };
+                        queue_alert(
+                            &self.alert_kinds,
+                            &mut self.alert_events,
+                            AlertKind::GapConfirmed,
+                            stream,
+                            gap,
+                            None,
+                            now_ms,
+                        );
                     }
                 }
             }
@@ -634,6 +627,31 @@ impl Auditor {
 
     pub fn streams_in_memory(&self) -> u64 {
         self.streams_in_memory
+    }
+}
+
+fn stamp_stream<'a>(topic: &'a str, partition: i32, stamp: &'a Stamp<'_>) -> StreamRef<'a> {
+    StreamRef {
+        topic,
+        partition,
+        producer: &stamp.producer,
+        epoch: stamp.epoch,
+    }
+}
+
+/// Queues an alert event for the outbox when some target wants its kind.
+#[allow(clippy::too_many_arguments)]
+fn queue_alert(
+    wanted: &[AlertKind],
+    events: &mut Vec<AlertEvent>,
+    kind: AlertKind,
+    stream: StreamRef<'_>,
+    gap: &crate::engine::Gap,
+    healed_at_ms: Option<u64>,
+    now_ms: u64,
+) {
+    if wanted.contains(&kind) {
+        events.push(AlertEvent::new(kind, stream, gap, healed_at_ms, now_ms));
     }
 }
 

@@ -347,3 +347,38 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A gap as tests compare them: (partition, producer, epoch, first, last).
+pub type GapKey = (i32, String, u64, u64, u64);
+
+/// The non-tail missing ranges of one or more truth files.
+pub fn truth_gaps(truths: &[&gapwatch::truth::Truth]) -> std::collections::BTreeSet<GapKey> {
+    truths
+        .iter()
+        .flat_map(|t| t.missing_ranges())
+        .map(|(s, r)| {
+            (
+                s.partition,
+                s.producer.clone(),
+                s.epoch,
+                r.first_seq,
+                r.last_seq,
+            )
+        })
+        .collect()
+}
+
+/// The gaps of an API listing.
+pub fn gap_keys(gaps: &[serde_json::Value]) -> std::collections::BTreeSet<GapKey> {
+    gaps.iter()
+        .map(|g| {
+            (
+                g["partition"].as_i64().unwrap() as i32,
+                g["producer"].as_str().unwrap().to_owned(),
+                g["epoch"].as_u64().unwrap(),
+                g["first_seq"].as_u64().unwrap(),
+                g["last_seq"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
