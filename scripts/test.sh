@@ -45,6 +45,7 @@ cleanup() {
     local rc=$?
     log "stopping the test broker"
     "$ROOT/scripts/kafka.sh" down || true
+    KAFKA_DIR="$ROOT/.kafka/test-3" KAFKA_PORT=19192 "$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
     echo "scripts/test.sh: finished in $(( $(date +%s) - started ))s (exit $rc)"
     exit "$rc"
 }
@@ -62,3 +63,19 @@ export GAPWATCH_TEST_BOOTSTRAP
 
 log "integration tests against $GAPWATCH_TEST_BOOTSTRAP"
 cargo test "${CARGO_FLAGS[@]}" --test '*' -- --test-threads 2
+
+log "three-broker cluster: RF 3, min.insync.replicas=2, acks=all, and a clean down"
+"$ROOT/scripts/kafka.sh" down
+three_dir="$ROOT/.kafka/test-3"
+KAFKA_DIR="$three_dir" KAFKA_PORT=19192 "$ROOT/scripts/kafka.sh" up --brokers 3
+three_bootstrap="$(KAFKA_DIR="$three_dir" KAFKA_PORT=19192 "$ROOT/scripts/kafka.sh" bootstrap)"
+KAFKA_DIR="$three_dir" KAFKA_PORT=19192 "$ROOT/scripts/kafka.sh" topic create replicated \
+    --partitions 3 --replication-factor 3 --config min.insync.replicas=2
+target/release/gapwatch loadgen --bootstrap-servers "$three_bootstrap" --topic replicated \
+    --producers 3 --partitions 3 --messages 2000 --acks all
+KAFKA_DIR="$three_dir" KAFKA_PORT=19192 "$ROOT/scripts/kafka.sh" down
+if pgrep -f -- "$three_dir" >/dev/null; then
+    echo "FAILED: a Java process of the three-broker cluster is still running" >&2
+    exit 1
+fi
+echo "three-broker cluster: ok"
