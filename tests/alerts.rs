@@ -70,6 +70,21 @@ fn alertmanager_deliveries(rx: &Receiver) -> Vec<(String, String, String, String
         .collect()
 }
 
+/// What Alertmanager delivered for `topic` with `status`: the producers of
+/// gapwatch's own per-stream alerts, and whether the Prometheus rule's
+/// per-topic alert (which has no producer label) came through.
+fn through_alertmanager(rx: &Receiver, topic: &str, status: &str) -> (BTreeSet<String>, bool) {
+    let d = alertmanager_deliveries(rx);
+    let ours = |n: &str, t: &str, s: &str| n == "GapwatchMessagesLost" && t == topic && s == status;
+    let pushed = d
+        .iter()
+        .filter(|(n, t, p, s)| ours(n, t, s) && !p.is_empty())
+        .map(|(_, _, p, _)| p.clone())
+        .collect();
+    let from_rule = d.iter().any(|(n, t, p, s)| ours(n, t, s) && p.is_empty());
+    (pushed, from_rule)
+}
+
 fn alert_config(hook: &str, alertmanager_url: Option<&str>, max_age: &str) -> String {
     let mut s = format!(
         "[alert]\ngroup_window = \"300ms\"\nmax_age = \"{max_age}\"\n\
@@ -185,20 +200,9 @@ fn loss_reaches_people_by_webhook_and_alertmanager_and_healing_resolves_it() {
         Duration::from_secs(90),
         "both kinds of alerts through Alertmanager",
         || {
-            let d = alertmanager_deliveries(&rx);
-            let pushed: BTreeSet<String> = d
-                .iter()
-                .filter(|(n, t, p, s)| {
-                    n == "GapwatchMessagesLost" && *t == topic && !p.is_empty() && s == "firing"
-                })
-                .map(|(_, _, p, _)| p.clone())
-                .collect();
-            let from_rule = d.iter().any(|(n, t, p, s)| {
-                n == "GapwatchMessagesLost" && *t == topic && p.is_empty() && s == "firing"
-            });
-            (pushed == BTreeSet::from(["producer-0".to_owned(), "producer-1".to_owned()])
-                && from_rule)
-                .then_some(())
+            let (pushed, from_rule) = through_alertmanager(&rx, &topic, "firing");
+            let producers = BTreeSet::from(["producer-0".to_owned(), "producer-1".to_owned()]);
+            (pushed == producers && from_rule).then_some(())
         },
     );
 
@@ -282,18 +286,8 @@ fn loss_reaches_people_by_webhook_and_alertmanager_and_healing_resolves_it() {
         Duration::from_secs(90),
         "resolved alerts through Alertmanager",
         || {
-            let d = alertmanager_deliveries(&rx);
-            let resolved_pushed: BTreeSet<String> = d
-                .iter()
-                .filter(|(n, t, p, s)| {
-                    n == "GapwatchMessagesLost" && *t == topic && !p.is_empty() && s == "resolved"
-                })
-                .map(|(_, _, p, _)| p.clone())
-                .collect();
-            let resolved_rule = d.iter().any(|(n, t, p, s)| {
-                n == "GapwatchMessagesLost" && *t == topic && p.is_empty() && s == "resolved"
-            });
-            (resolved_pushed.len() == 2 && resolved_rule).then_some(())
+            let (pushed, from_rule) = through_alertmanager(&rx, &topic, "resolved");
+            (pushed.len() == 2 && from_rule).then_some(())
         },
     );
     assert!(gw.gaps("open,confirmed").is_empty());
