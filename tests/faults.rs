@@ -87,17 +87,39 @@ fn partitions_added_to_an_audited_topic_are_audited_without_a_restart() {
 
 #[test]
 fn a_second_instance_takes_over_a_killed_ones_partitions_and_says_it_lacks_their_state() {
-    let topic = fresh_topic("takeover");
+    takeover("takeover", None);
+}
+
+#[test]
+fn takeover_works_with_a_cooperative_assignor_too() {
+    takeover("coop", Some("cooperative-sticky"));
+}
+
+/// Restarts `g` with its config changed by `f`.
+fn reconfigure(g: &mut Gapwatch, f: impl Fn(String) -> String) {
+    g.kill();
+    let config = f(std::fs::read_to_string(&g.config).unwrap());
+    std::fs::write(&g.config, config).unwrap();
+    g.spawn();
+}
+
+fn takeover(name: &str, assignor: Option<&str>) {
+    let topic = fresh_topic(name);
     create_topic(&topic, 4);
+    let with_assignor = |c: String| match assignor {
+        Some(a) => c.replace(
+            "[kafka.options]\n",
+            &format!("[kafka.options]\n\"partition.assignment.strategy\" = \"{a}\"\n"),
+        ),
+        None => c,
+    };
     let mut a = Gapwatch::start(&topic, "");
+    reconfigure(&mut a, with_assignor);
     // The second instance: the same group, its own state and member id.
     let mut b = Gapwatch::start(&topic, "");
-    b.kill();
-    let config = std::fs::read_to_string(&b.config)
-        .unwrap()
-        .replace(&format!("\"gw-{topic}-1\""), &format!("\"gw-{topic}-2\""));
-    std::fs::write(&b.config, config).unwrap();
-    b.spawn();
+    reconfigure(&mut b, |c| {
+        with_assignor(c.replace(&format!("\"gw-{topic}-1\""), &format!("\"gw-{topic}-2\"")))
+    });
     a.wait_ready(Duration::from_secs(60));
     b.wait_ready(Duration::from_secs(60));
     eventually(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
@@ -109,7 +109,13 @@ impl AuditContext {
             }
         }
         drop(auditor);
-        if let Err(e) = consumer.assign(tpl) {
+        // With a cooperative assignor (set through kafka.options) only the
+        // change is handed over; with the default eager ones, the whole set.
+        let taken = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
+            _ => consumer.assign(tpl),
+        };
+        if let Err(e) = taken {
             self.set_fatal(format!("cannot take the assigned partitions: {e}"));
             return;
         }
@@ -133,7 +139,11 @@ impl AuditContext {
             );
         }
         drop(auditor);
-        if let Err(e) = consumer.unassign() {
+        let released = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        if let Err(e) = released {
             tracing::warn!(error = %e, "unassign failed");
         }
     }
