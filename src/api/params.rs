@@ -104,7 +104,4 @@ impl Params {
     }
 }
 
-/// Unix ms as RFC 3339 with milliseconds, UTC.
-pub fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
+pub use crate::alert::rfc3339;

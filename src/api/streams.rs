@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::params::{Params, rfc3339};
 use super::{ApiError, ApiResult, AppState, blocking};
-use crate::engine::GapStatus;
+use crate::engine::{Gap, GapStatus};
 use crate::store::{Filter, StoredStream, StreamId, hex};
 
 #[derive(Serialize)]
@@ -18,6 +18,17 @@ pub struct RangeJson {
     pub last_seq: u64,
     pub count: u64,
     pub status: &'static str,
+}
+
+impl From<&Gap> for RangeJson {
+    fn from(g: &Gap) -> RangeJson {
+        RangeJson {
+            first_seq: g.first,
+            last_seq: g.last,
+            count: g.count(),
+            status: status_str(g.status),
+        }
+    }
 }
 
 fn status_str(s: GapStatus) -> &'static str {
@@ -49,17 +60,7 @@ impl StreamJson {
     fn new(id: StreamId, s: StoredStream) -> StreamJson {
         StreamJson {
             missing_count: s.state.missing(),
-            missing: s
-                .state
-                .gaps
-                .iter()
-                .map(|g| RangeJson {
-                    first_seq: g.first,
-                    last_seq: g.last,
-                    count: g.count(),
-                    status: status_str(g.status),
-                })
-                .collect(),
+            missing: s.state.gaps.iter().map(RangeJson::from).collect(),
             topic: id.topic,
             partition: id.partition,
             producer: id.producer,
@@ -241,16 +242,7 @@ pub async fn missing(
             let truncated = (ids.len() as u64) < total;
             (None, Some(ids), truncated)
         } else {
-            let ranges: Vec<RangeJson> = gaps
-                .iter()
-                .take(limit)
-                .map(|g| RangeJson {
-                    first_seq: g.first,
-                    last_seq: g.last,
-                    count: g.count(),
-                    status: status_str(g.status),
-                })
-                .collect();
+            let ranges: Vec<RangeJson> = gaps.iter().take(limit).map(RangeJson::from).collect();
             let truncated = ranges.len() < gaps.len();
             (Some(ranges), None, truncated)
         };
@@ -306,12 +298,7 @@ pub async fn message(
     blocking(move || {
         let (id, stream, _) = find_stream(&s, &topic, partition, &producer, epoch)?;
         let st = &stream.state;
-        let gap = st.is_missing(seq).map(|g| RangeJson {
-            first_seq: g.first,
-            last_seq: g.last,
-            count: g.count(),
-            status: status_str(g.status),
-        });
+        let gap = st.is_missing(seq).map(RangeJson::from);
         let status = if gap.is_some() {
             "missing"
         } else if seq >= st.next {
