@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use gapwatch::audit::{AuditSettings, Auditor};
+use gapwatch::audit::{At, AuditSettings, Auditor};
 use gapwatch::config::StartOffset;
 use gapwatch::extract::Stamp;
 use gapwatch::metrics::Metrics;
@@ -52,6 +52,7 @@ fn main() {
     let store = Arc::new(Store::open(dir.path(), false).unwrap());
     let settings = AuditSettings {
         confirm_after: Duration::from_secs(30),
+        truncation_window: 0,
         flush_interval: Duration::from_secs(3600),
         flush_max_messages: u64::MAX,
         idle_after: Duration::from_secs(3600),
@@ -70,7 +71,7 @@ fn main() {
             seq: 1,
             epoch: 1,
         };
-        a.audit("t", 0, i as i64 + 100, None, &stamp, 1).unwrap();
+        a.audit("t", At::new(0, i as i64 + 100), &stamp, 1).unwrap();
     }
     let (heap1, rss1) = (LIVE.load(Ordering::Relaxed), rss());
     println!(

@@ -25,6 +25,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&config.state.dir, true)?);
     let settings = AuditSettings {
         confirm_after: config.detection.confirm_after,
+        truncation_window: config.detection.truncation_window as usize,
         flush_interval: config.state.flush_interval,
         flush_max_messages: config.state.flush_max_messages,
         idle_after: config.state.idle_after,

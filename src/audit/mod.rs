@@ -8,6 +8,8 @@
 
 mod events;
 mod flush;
+mod journal;
+mod rewind;
 mod state;
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +29,8 @@ pub use state::{Epoch, FastMap, Producer, Slot, Topic};
 #[derive(Clone, Debug)]
 pub struct AuditSettings {
     pub confirm_after: Duration,
+    /// Arrivals remembered per partition to undo a truncated log.
+    pub truncation_window: usize,
     pub flush_interval: Duration,
     pub flush_max_messages: u64,
     pub idle_after: Duration,
@@ -61,6 +65,40 @@ pub struct Auditor {
 /// visits each time: bounded work, however large the store.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 const SWEEP_BATCH: usize = 10_000;
+
+/// Where a message sits in Kafka.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    pub partition: i32,
+    pub offset: i64,
+    /// Leader epoch of the batch that holds it (-1: unknown).
+    pub leader_epoch: i32,
+    /// Kafka timestamp, ms.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl At {
+    pub fn new(partition: i32, offset: i64) -> At {
+        At {
+            partition,
+            offset,
+            leader_epoch: -1,
+            timestamp_ms: None,
+        }
+    }
+}
+
+/// What an arrival at some offset means for its partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Advance {
+    /// A new offset, now audited.
+    Fresh,
+    /// An offset audited before, redelivered: nothing changes.
+    Replay,
+    /// An offset audited before, now holding a message from a later leader:
+    /// Kafka truncated its log there.
+    Diverged,
+}
 
 /// Where the consumer should start reading an assigned partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,49 +285,61 @@ impl Auditor {
         self.topics.get(topic).map(|t| t.rule)
     }
 
-    /// Advances a partition past `offset`; false when the offset was audited
-    /// before (a redelivery), which must change nothing.
-    fn advance(
-        slot: &mut Slot,
-        metrics: &TopicMetrics,
-        offset: i64,
-        timestamp_ms: Option<i64>,
-    ) -> bool {
-        let from_start = match slot.record {
-            Some(r) if offset < r.next_offset => {
+    /// Advances a partition past `at.offset`, unless that offset was audited
+    /// before: then it is a redelivery, which must change nothing, or, when
+    /// it now holds a message from a later leader epoch, the sign that Kafka
+    /// cut its log there.
+    #[inline]
+    fn advance(slot: &mut Slot, metrics: &TopicMetrics, at: At) -> Advance {
+        let (from_start, leader_epoch) = match slot.record {
+            Some(r) if at.offset < r.next_offset => {
+                if r.leader_epoch >= 0 && at.leader_epoch > r.leader_epoch {
+                    return Advance::Diverged;
+                }
                 metrics.replayed.inc();
-                return false;
+                return Advance::Replay;
             }
-            Some(r) => r.from_start,
-            None => offset == 0,
+            Some(r) => (r.from_start, r.leader_epoch.max(at.leader_epoch)),
+            None => (at.offset == 0, at.leader_epoch),
         };
+        slot.journal.begin(at.offset);
         slot.record = Some(crate::store::PartitionRecord {
-            next_offset: offset + 1,
+            next_offset: at.offset + 1,
             from_start,
+            leader_epoch,
         });
         slot.record_dirty = true;
-        if timestamp_ms.is_some() {
-            slot.last_timestamp_ms = timestamp_ms;
+        if at.timestamp_ms.is_some() {
+            slot.last_timestamp_ms = at.timestamp_ms;
         }
-        true
+        Advance::Fresh
+    }
+
+    /// Advances the partition, first undoing a truncated log if the message
+    /// shows one; false when the message changes nothing.
+    fn arrive(&mut self, topic: &str, at: At, now_ms: u64) -> bool {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return false;
+        };
+        let slot = t.partitions.entry(at.partition).or_default();
+        match Self::advance(slot, &t.metrics, at) {
+            Advance::Fresh => true,
+            Advance::Replay => false,
+            Advance::Diverged => {
+                self.rewind(topic, at.partition, at.offset, now_ms);
+                let t = self.topics.get_mut(topic).expect("topic held");
+                let slot = t.partitions.entry(at.partition).or_default();
+                Self::advance(slot, &t.metrics, at) == Advance::Fresh
+            }
+        }
     }
 
     /// Counts a message whose stamp could not be read.
-    pub fn unaudited(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        timestamp_ms: Option<i64>,
-        reason: Unaudited,
-    ) -> Result<(), StoreError> {
-        let Some(t) = self.topics.get_mut(topic) else {
-            return Ok(());
-        };
-        let slot = t.partitions.entry(partition).or_default();
-        if !Self::advance(slot, &t.metrics, offset, timestamp_ms) {
+    pub fn unaudited(&mut self, topic: &str, at: At, reason: Unaudited) -> Result<(), StoreError> {
+        if !self.arrive(topic, at, crate::consumer::unix_ms()) {
             return Ok(());
         }
+        let (partition, offset) = (at.partition, at.offset);
         self.metrics
             .unaudited
             .with_label_values(&[topic, reason.as_str()])
@@ -303,19 +353,22 @@ impl Auditor {
     pub fn audit(
         &mut self,
         topic: &str,
-        partition: i32,
-        offset: i64,
-        timestamp_ms: Option<i64>,
+        at: At,
         stamp: &Stamp<'_>,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        let Some(t) = self.topics.get_mut(topic) else {
-            return Ok(());
-        };
-        let slot = t.partitions.entry(partition).or_default();
-        if !Self::advance(slot, &t.metrics, offset, timestamp_ms) {
+        let (partition, offset) = (at.partition, at.offset);
+        if !self.arrive(topic, at, now_ms) {
             return Ok(());
         }
+        let t = self
+            .topics
+            .get_mut(topic)
+            .expect("arrive checked the topic");
+        let slot = t
+            .partitions
+            .get_mut(&partition)
+            .expect("arrive made the slot");
         let from_start = slot.record.is_some_and(|r| r.from_start);
         self.unflushed += 1;
         t.metrics.audited.inc();
@@ -366,6 +419,7 @@ impl Auditor {
 
         let newly_dirty = !producer.dirty;
         producer.dirty = true;
+        let accepted = observation != Observation::Duplicate;
         match observation {
             Observation::InOrder => {}
             Observation::Duplicate => {
@@ -446,9 +500,22 @@ impl Auditor {
                 }
             }
         }
-        if newly_dirty {
+        if newly_dirty || accepted {
             let key = key_for(&slot.producers);
-            slot.dirty.push(key);
+            if accepted {
+                slot.journal.record(
+                    self.settings.truncation_window,
+                    journal::Entry {
+                        offset,
+                        producer: key.clone(),
+                        epoch: stamp.epoch,
+                        seq: stamp.seq,
+                    },
+                );
+            }
+            if newly_dirty {
+                slot.dirty.push(key);
+            }
         }
         Ok(())
     }

@@ -92,6 +92,8 @@ pub struct Slot {
     pub dirty: Vec<Arc<str>>,
     /// Kafka timestamp (ms) of the last message seen.
     pub last_timestamp_ms: Option<i64>,
+    /// Recent arrivals, to undo a truncated log.
+    pub journal: super::journal::Journal,
 }
 
 /// A topic with at least one assigned partition.

@@ -6,6 +6,7 @@ use crate::store::GapRecord;
 fn settings() -> AuditSettings {
     AuditSettings {
         confirm_after: Duration::from_secs(30),
+        truncation_window: 1_000,
         flush_interval: Duration::from_millis(200),
         flush_max_messages: 1000,
         idle_after: Duration::from_secs(600),
@@ -41,9 +42,7 @@ fn feed(
     for (i, (p, s, e)) in msgs.iter().enumerate() {
         a.audit(
             "t",
-            partition,
-            first_offset + i as i64,
-            None,
+            At::new(partition, first_offset + i as i64),
             &stamp(p, *s, *e),
             now_ms,
         )
@@ -247,9 +246,9 @@ fn unaudited_messages_advance_the_offset_and_count_by_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = open(dir.path());
     a.assign("t", 0, 0).unwrap();
-    a.unaudited("t", 0, 0, None, Unaudited::MissingSequence)
+    a.unaudited("t", At::new(0, 0), Unaudited::MissingSequence)
         .unwrap();
-    a.unaudited("t", 0, 0, None, Unaudited::MissingSequence)
+    a.unaudited("t", At::new(0, 0), Unaudited::MissingSequence)
         .unwrap();
     assert_eq!(
         a.metrics
@@ -348,4 +347,74 @@ fn retention_removes_old_healed_gaps_and_silent_streams() {
     let left = a.store.streams(&Filter::default(), 10, None).unwrap().items;
     let names: Vec<&str> = left.iter().map(|(id, _)| id.producer.as_str()).collect();
     assert_eq!(names, vec!["r"], "only the stream with a gap stays");
+}
+
+/// Feeds (producer, seq) at consecutive offsets written under one leader epoch.
+fn feed_epoch(a: &mut Auditor, first_offset: i64, leader_epoch: i32, msgs: &[(&str, u64)]) {
+    for (i, (p, s)) in msgs.iter().enumerate() {
+        let at = At {
+            leader_epoch,
+            ..At::new(0, first_offset + i as i64)
+        };
+        a.audit("t", at, &stamp(p, *s, 0), 1_000).unwrap();
+    }
+}
+
+#[test]
+fn a_log_truncated_under_the_auditor_reports_exactly_the_messages_it_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    // Offsets 0..8 under leader epoch 3: p 1..=4 and q 1..=4, interleaved.
+    let before: Vec<(&str, u64)> = (1..=4).flat_map(|s| [("p", s), ("q", s)]).collect();
+    feed_epoch(&mut a, 0, 3, &before);
+    a.flush().unwrap();
+    // The same offsets again from the same epoch: a replay, nothing changes.
+    feed_epoch(&mut a, 5, 3, &before[5..]);
+    assert_eq!(a.metrics.replayed.with_label_values(&["t"]).get(), 3);
+    // A new leader (epoch 4) held only offsets 0..5 and wrote p 5 at 5.
+    // Gone: q 3 (offset 5), p 4 (6), q 4 (7).
+    feed_epoch(&mut a, 5, 4, &[("p", 5), ("q", 5)]);
+    a.flush().unwrap();
+    assert_eq!(
+        gaps(&a),
+        vec![
+            ("p".into(), 0, 4, 4, GapStatus::Open),
+            ("q".into(), 0, 3, 4, GapStatus::Open)
+        ]
+    );
+    assert_eq!(
+        a.metrics.truncated.with_label_values(&["t"]).get(),
+        3,
+        "three audited messages were removed"
+    );
+    assert_eq!(a.metrics.truncations.with_label_values(&["t"]).get(), 1);
+    assert_eq!(a.positions(), vec![(Arc::from("t"), 0, 7)]);
+    // A producer that resends what was lost heals its gap.
+    feed_epoch(&mut a, 7, 4, &[("p", 4)]);
+    a.flush().unwrap();
+    assert_eq!(gaps(&a), vec![("q".into(), 0, 3, 4, GapStatus::Open)]);
+}
+
+#[test]
+fn a_truncation_below_what_this_instance_read_is_counted_as_unknown_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut a = open(dir.path());
+        a.assign("t", 0, 0).unwrap();
+        feed_epoch(&mut a, 0, 1, &[("p", 1), ("p", 2), ("p", 3)]);
+        a.flush().unwrap();
+    }
+    // Restarted: the journal is empty, the stored epoch is 1.
+    let mut a = open(dir.path());
+    assert_eq!(a.assign("t", 0, 0).unwrap(), StartAt::Offset(3));
+    feed_epoch(&mut a, 1, 2, &[("p", 4)]);
+    assert_eq!(
+        a.metrics
+            .unaudited_offsets
+            .with_label_values(&["t", "truncated"])
+            .get(),
+        2
+    );
+    assert_eq!(a.positions(), vec![(Arc::from("t"), 0, 2)]);
 }

@@ -102,6 +102,8 @@ pub struct AuditRule {
 #[derive(Clone, Debug)]
 pub struct DetectionSettings {
     pub confirm_after: Duration,
+    /// Arrivals remembered per partition so a truncated log can be undone.
+    pub truncation_window: u64,
 }
 
 #[derive(Clone, Debug)]

@@ -31,6 +31,7 @@ pub struct RawAudit {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawDetection {
     pub confirm_after: Option<String>,
+    pub truncation_window: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

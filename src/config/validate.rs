@@ -33,7 +33,7 @@ const AUDIT_KEYS: &[&str] = &[
     "json_sequence",
     "json_epoch",
 ];
-const DETECTION_KEYS: &[&str] = &["confirm_after"];
+const DETECTION_KEYS: &[&str] = &["confirm_after", "truncation_window"];
 const STATE_KEYS: &[&str] = &[
     "dir",
     "flush_interval",
@@ -183,6 +183,7 @@ pub fn validate(mut table: Table, problems: &mut Vec<String>) -> Option<Config> 
             "detection.confirm_after",
             problems,
         ),
+        truncation_window: detection.truncation_window.unwrap_or(100_000),
     };
     let state = state_settings(state, problems);
     let http = http_settings(http, problems);

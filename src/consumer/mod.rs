@@ -14,7 +14,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 
 pub use context::{AuditContext, commit, rule_for};
 
-use crate::audit::Auditor;
+use crate::audit::{At, Auditor};
 use crate::config::{AuditRule, KafkaSettings, StartOffset};
 use crate::extract::{MessageView, NoHeaders, extract};
 
@@ -243,10 +243,15 @@ fn handle(
             },
         ),
     };
-    let ts = msg.timestamp().to_millis();
+    let at = At {
+        partition: msg.partition(),
+        offset: msg.offset(),
+        leader_epoch: crate::kafka::leader_epoch(msg),
+        timestamp_ms: msg.timestamp().to_millis(),
+    };
     match stamp {
-        Ok(stamp) => auditor.audit(topic, msg.partition(), msg.offset(), ts, &stamp, unix_ms()),
-        Err(reason) => auditor.unaudited(topic, msg.partition(), msg.offset(), ts, reason),
+        Ok(stamp) => auditor.audit(topic, at, &stamp, unix_ms()),
+        Err(reason) => auditor.unaudited(topic, at, reason),
     }
 }
 

@@ -661,3 +661,61 @@ proptest! {
         prop_assert_eq!(codec::decode(&buf), Ok(s));
     }
 }
+
+/// Consecutive numbers as maximal inclusive runs.
+fn runs(numbers: &BTreeSet<Seq>) -> Vec<(Seq, Seq)> {
+    let mut out: Vec<(Seq, Seq)> = Vec::new();
+    for &n in numbers {
+        match out.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}
+
+proptest! {
+    /// A log truncated at any offset: the numbers accepted at or after the cut become missing,
+    /// exactly, and nothing else changes; each of them that arrives again is a late arrival.
+    #[test]
+    fn forgetting_a_truncated_tail_makes_exactly_those_numbers_missing(
+        arrivals in vec(1u64..60, 1..80),
+        leading in any::<bool>(),
+        cut in 0i64..80,
+        again in vec(1u64..70, 0..20),
+    ) {
+        let (mut s, _) = StreamState::start(arrivals[0], 0, 0, leading);
+        let mut accepted = vec![(0i64, arrivals[0])];
+        for (i, &q) in arrivals.iter().enumerate().skip(1) {
+            if s.observe(q, i as i64, 0) != Observation::Duplicate {
+                accepted.push((i as i64, q));
+            }
+        }
+        let missing_before: BTreeSet<Seq> = s.gaps.iter().flat_map(|g| g.first..=g.last).collect();
+        let forgotten: BTreeSet<Seq> =
+            accepted.iter().filter(|(o, _)| *o >= cut).map(|(_, q)| *q).collect();
+        let next = s.next;
+        for (first, last) in runs(&forgotten) {
+            let gap = s.forget(first, last, cut, 5);
+            prop_assert_eq!(gap.map(|g| (g.first, g.last, g.status)), Some((first, last, GapStatus::Open)));
+        }
+        let expected: BTreeSet<Seq> = missing_before.union(&forgotten).copied().collect();
+        let got: BTreeSet<Seq> = s.gaps.iter().flat_map(|g| g.first..=g.last).collect();
+        prop_assert_eq!(&got, &expected);
+        prop_assert_eq!(s.next, next);
+        prop_assert!(s.gaps.windows(2).all(|w| w[0].last < w[1].first));
+        prop_assert!(s.gaps.iter().all(|g| g.first <= g.last && g.last < s.next));
+        // Forgetting what is already missing changes nothing.
+        for &q in &missing_before {
+            prop_assert_eq!(s.forget(q, q, cut, 6), None);
+        }
+        let mut still = expected;
+        for q in again {
+            let o = s.observe(q, 1_000, 7);
+            if still.remove(&q) {
+                let late = matches!(o, Observation::Late { .. });
+                prop_assert!(late, "{} came back but was classified {:?}", q, o);
+            }
+        }
+    }
+}

@@ -6,7 +6,8 @@ use super::gap::{Gap, GapStatus, MAX_SEQ, Seq};
 ///
 /// Invariants kept by [`StreamState::start`] and [`StreamState::observe`]: `gaps` is sorted by
 /// `first`, its pieces are disjoint (and in fact never adjacent: a seen number separates any two),
-/// and every missing number is below `next`. With no gaps, `gaps` is an unallocated empty `Vec`.
+/// and every missing number is below `next` (only [`StreamState::forget`] may leave two pieces
+/// adjacent). With no gaps, `gaps` is an unallocated empty `Vec`.
 ///
 /// `Default` is a zeroed placeholder (`next == 0`), not a started stream; use
 /// [`StreamState::start`] for the first message.
@@ -201,6 +202,41 @@ impl StreamState {
             }
         }
         confirmed
+    }
+
+    /// The numbers `first..=last`, all seen before, are gone from Kafka's log
+    /// (it was truncated under gapwatch): they become missing again, as one
+    /// open gap detected at `now_ms`, which is returned. `offset` is where the
+    /// log was cut. Numbers that are not seen (missing, or not below `next`)
+    /// are left alone; the range is trimmed to what was seen and `None`
+    /// returned when nothing was.
+    pub fn forget(&mut self, first: Seq, last: Seq, offset: i64, now_ms: u64) -> Option<Gap> {
+        let last = last.min(self.next.checked_sub(1)?);
+        if first > last || first == 0 {
+            return None;
+        }
+        // Callers pass runs of seen numbers; a run that overlaps a gap piece
+        // is cut to the part before it (the rest comes in its own call).
+        let i = self.gaps.partition_point(|g| g.last < first);
+        let last = match self.gaps.get(i) {
+            Some(g) if g.first <= first => return None,
+            Some(g) if g.first <= last => g.first - 1,
+            _ => last,
+        };
+        let gap = Gap {
+            first,
+            last,
+            status: GapStatus::Open,
+            detected_at_ms: now_ms,
+            confirmed_at_ms: None,
+            offset_before: Some(offset - 1),
+            offset_after: offset,
+            origin_first: first,
+            origin_last: last,
+        };
+        self.seen = self.seen.saturating_sub(gap.count());
+        self.gaps.insert(i, gap.clone());
+        Some(gap)
     }
 
     /// Total missing sequence numbers (sum of gap counts).

@@ -77,23 +77,33 @@ pub struct PartitionRecord {
     /// producer's numbers before its first message there are lost, not
     /// merely unseen.
     pub from_start: bool,
+    /// Kafka leader epoch of the last message processed (-1: unknown). A
+    /// message below `next_offset` from a later leader epoch means the log
+    /// was truncated under gapwatch (an unclean leader election).
+    pub leader_epoch: i32,
 }
 
 impl PartitionRecord {
-    pub fn encode(&self) -> [u8; 9] {
-        let mut out = [0u8; 9];
+    pub fn encode(&self) -> [u8; 13] {
+        let mut out = [0u8; 13];
         out[..8].copy_from_slice(&self.next_offset.to_be_bytes());
         out[8] = u8::from(self.from_start);
+        out[9..].copy_from_slice(&self.leader_epoch.to_be_bytes());
         out
     }
 
+    /// Reads a record; the 9-byte form written before leader epochs were
+    /// kept decodes with an unknown epoch.
     pub fn decode(bytes: &[u8]) -> Result<PartitionRecord, RecordError> {
-        if bytes.len() != 9 {
-            return Err(RecordError::Truncated);
-        }
+        let leader_epoch = match bytes.len() {
+            9 => -1,
+            13 => i32::from_be_bytes([bytes[9], bytes[10], bytes[11], bytes[12]]),
+            _ => return Err(RecordError::Truncated),
+        };
         Ok(PartitionRecord {
             next_offset: u64_at(bytes, 0)? as i64,
             from_start: bytes[8] != 0,
+            leader_epoch,
         })
     }
 }
@@ -141,8 +151,11 @@ mod tests {
         let p = PartitionRecord {
             next_offset: 77,
             from_start: true,
+            leader_epoch: 7,
         };
         assert_eq!(PartitionRecord::decode(&p.encode()).unwrap(), p);
+        let old = &p.encode()[..9];
+        assert_eq!(PartitionRecord::decode(old).unwrap().leader_epoch, -1);
         assert!(PartitionRecord::decode(&[1, 2]).is_err());
     }
 }

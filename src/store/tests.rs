@@ -48,6 +48,7 @@ fn a_batch_lands_whole_and_survives_reopen() {
             PartitionRecord {
                 next_offset: 42,
                 from_start: true,
+                leader_epoch: -1,
             },
         );
         store.write(b).unwrap();
@@ -58,7 +59,8 @@ fn a_batch_lands_whole_and_survives_reopen() {
         store.partition("t", 0).unwrap(),
         Some(PartitionRecord {
             next_offset: 42,
-            from_start: true
+            from_start: true,
+            leader_epoch: -1,
         })
     );
     assert_eq!(store.streams_with_gaps().unwrap().len(), 1);
@@ -227,6 +229,7 @@ fn delete_partition_forgets_only_that_partition() {
             PartitionRecord {
                 next_offset: 5,
                 from_start: false,
+                leader_epoch: -1,
             },
         );
     }
