@@ -55,6 +55,15 @@ pub fn client_config(
     config
 }
 
+/// The leader epoch of the batch a consumed message came in (-1 when the
+/// broker did not say). A later epoch at an offset already read means the
+/// log was truncated and rewritten there.
+pub fn leader_epoch(msg: &rdkafka::message::BorrowedMessage<'_>) -> i32 {
+    // SAFETY: `msg.ptr()` is the live librdkafka message `msg` borrows; the
+    // call only reads a field of it.
+    unsafe { rdkafka::bindings::rd_kafka_message_leader_epoch(msg.ptr()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,13 +93,4 @@ mod tests {
         assert_eq!(c.get("acks"), Some("all"));
         assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:9092"));
     }
-}
-
-/// The leader epoch of the batch a consumed message came in (-1 when the
-/// broker did not say). A later epoch at an offset already read means the
-/// log was truncated and rewritten there.
-pub fn leader_epoch(msg: &rdkafka::message::BorrowedMessage<'_>) -> i32 {
-    // SAFETY: `msg.ptr()` is the live librdkafka message `msg` borrows; the
-    // call only reads a field of it.
-    unsafe { rdkafka::bindings::rd_kafka_message_leader_epoch(msg.ptr()) }
 }
