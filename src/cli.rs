@@ -44,6 +44,9 @@ pub enum Command {
     Gaps(GapsArgs),
     /// Produce stamped test traffic with injected faults and write its ground truth.
     Loadgen(LoadgenArgs),
+    /// Read a topic back from its first offset and list, per stream, the
+    /// sequence numbers it holds (the ground truth of the loss lab).
+    Readback(crate::readback::ReadbackArgs),
 }
 
 #[derive(Args, Debug, Clone)]

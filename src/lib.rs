@@ -14,6 +14,7 @@ pub mod gaps_cmd;
 pub mod kafka;
 pub mod loadgen;
 pub mod metrics;
+pub mod readback;
 pub mod run;
 pub mod store;
 pub mod truth;

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             print!("{}", config.summary());
             println!("{}: ok", c.config.display());
         }).map_err(Into::into),
+        Command::Readback(args) => gapwatch::readback::main(&args),
         Command::Gaps(args) => gapwatch::gaps_cmd::run(&args).map(|out| print!("{out}")),
         Command::Loadgen(args) => gapwatch::loadgen::run(&args).map(|summary| {
             let t = &summary.truth;

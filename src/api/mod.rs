@@ -7,6 +7,7 @@ mod error;
 mod gaps;
 mod page;
 mod params;
+mod partitions;
 mod streams;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
             "/messages/{topic}/{partition}/{producer}/{seq}",
             get(streams::message),
         )
+        .route("/partitions", get(partitions::list))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}/retry", axum::routing::post(alerts::retry))
         .fallback(|| async { ApiError::not_found("no such API endpoint; see docs/API.md") })

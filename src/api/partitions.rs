@@ -1,0 +1,53 @@
+//! `GET /api/v1/partitions`: how far gapwatch has durably audited each
+//! partition it has state for.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Serialize;
+
+use super::params::Params;
+use super::{ApiResult, AppState, blocking};
+
+#[derive(Serialize)]
+pub struct PartitionJson {
+    pub topic: String,
+    pub partition: i32,
+    /// Every offset below this one is audited and its result stored.
+    pub next_offset: i64,
+    /// Leader epoch of the last message audited (null: not known).
+    pub leader_epoch: Option<i32>,
+    /// Audited from the partition's very first offset.
+    pub from_start: bool,
+}
+
+#[derive(Serialize)]
+pub struct PartitionList {
+    pub partitions: Vec<PartitionJson>,
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<PartitionList>> {
+    let p = Params::new(q, &["topic"])?;
+    let topic = p.string("topic");
+    blocking(move || {
+        let partitions = s
+            .store
+            .partitions()?
+            .into_iter()
+            .filter(|(t, _, _)| topic.as_ref().is_none_or(|want| want == t))
+            .map(|(topic, partition, r)| PartitionJson {
+                topic,
+                partition,
+                next_offset: r.next_offset,
+                leader_epoch: (r.leader_epoch >= 0).then_some(r.leader_epoch),
+                from_start: r.from_start,
+            })
+            .collect();
+        Ok(Json(PartitionList { partitions }))
+    })
+    .await
+}
