@@ -87,11 +87,11 @@ leader_of() { # topic -> broker id leading partition 0 (none: -1)
     "$KAFKA" topic describe "$1" 2>/dev/null | sed -n 's/.*Partition: 0.*Leader: \(-\{0,1\}[0-9]*\).*/\1/p' | head -1
 }
 
-wait_leader() { # topic, "any" or a broker id, [seconds, default 60]
+wait_leader() { # topic, "any", a broker id or "not:ID", [seconds, default 60]
     local topic=$1 want=$2 l
     for _ in $(seq 1 "${3:-60}"); do
         l=$(leader_of "$topic")
-        if [[ -n $l && $l != -1 && ( $want == any || $l == "$want" ) ]]; then
+        if [[ -n $l && $l != -1 && ( $want == any || $l == "$want" || ( $want == not:* && $l != "${want#not:}" ) ) ]]; then
             echo "$l"
             return 0
         fi
@@ -231,7 +231,7 @@ fault_kill_leader() {
     log "killing leader $leader (SIGKILL) while loadgen writes"
     "$KAFKA" stop-broker "$leader" --kill >&2
     local now
-    now=$(wait_leader "$topic" any) && log "broker $now leads now"
+    now=$(wait_leader "$topic" "not:$leader") && log "broker $now leads now"
     sleep 3
     log "restarting broker $leader"
     "$KAFKA" start-broker "$leader" >&2
@@ -256,9 +256,11 @@ ok = True
 for arg in sys.argv[1:]:
     n, acks, isr, unclean, desc, row = arg.split("|", 5)
     r = json.loads(row)
-    acked = "n/a (acks=0)" if acks == "0" else f"{r['acked']:,}"
+    # With acks=0 every send counts as delivered: nothing is acknowledged.
+    acked = "none (acks=0)" if acks == "0" else f"{r['acked']:,}"
+    lost_acked = "-" if acks == "0" else f"{r['lost_acked']:,}"
     rows.append(f"| {n} | {acks} | {isr} | {'enabled' if unclean == 'true' else 'disabled'} | {desc} | {acked} | "
-                f"{r['lost']:,} | {r['lost_acked']:,} | {r['reported']:,} | {'identical' if r['identical'] else 'DIFFERENT'} |")
+                f"{r['lost']:,} | {lost_acked} | {r['reported']:,} | {'identical' if r['identical'] else 'DIFFERENT'} |")
     expect = {"1": r["lost_acked"] > 0, "2": r["lost"] == 0, "3": r["lost_acked"] == 0, "4": True}[n]
     ok = ok and r["identical"] and expect
     if not expect:

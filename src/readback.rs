@@ -22,7 +22,11 @@ use crate::truth::SeqRange;
 #[derive(Args, Debug, Clone)]
 pub struct ReadbackArgs {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "GAPWATCH_KAFKA__BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "GAPWATCH_KAFKA__BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap_servers: String,
     /// The topic to read (every partition).
     #[arg(long)]
@@ -132,12 +136,24 @@ pub fn run(args: &ReadbackArgs) -> anyhow::Result<Listing> {
             payload: msg.payload(),
         };
         let stamp = match msg.headers() {
-            Some(h) => extract(&source, &view(h)).map(|s| (s.producer.into_owned(), s.seq, s.epoch)),
-            None => extract(&source, &MessageView { headers: &NoHeaders, key: msg.key(), payload: msg.payload() })
-                .map(|s| (s.producer.into_owned(), s.seq, s.epoch)),
+            Some(h) => {
+                extract(&source, &view(h)).map(|s| (s.producer.into_owned(), s.seq, s.epoch))
+            }
+            None => extract(
+                &source,
+                &MessageView {
+                    headers: &NoHeaders,
+                    key: msg.key(),
+                    payload: msg.payload(),
+                },
+            )
+            .map(|s| (s.producer.into_owned(), s.seq, s.epoch)),
         };
         match stamp {
-            Ok((producer, seq, epoch)) => seqs.entry((partition, producer, epoch)).or_default().push(seq),
+            Ok((producer, seq, epoch)) => seqs
+                .entry((partition, producer, epoch))
+                .or_default()
+                .push(seq),
             Err(_) => unstamped += 1,
         }
         if msg.offset() + 1 >= end {

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
             get(streams::message),
         )
         .route("/partitions", get(partitions::list))
+        .route("/incidents", get(partitions::incidents))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}/retry", axum::routing::post(alerts::retry))
         .fallback(|| async { ApiError::not_found("no such API endpoint; see docs/API.md") })

@@ -51,3 +51,52 @@ pub async fn list(
     })
     .await
 }
+
+#[derive(Serialize)]
+pub struct IncidentJson {
+    pub topic: String,
+    pub partition: i32,
+    /// `expired_before_audit`, `log_truncated` or `truncated_unknown`.
+    pub cause: &'static str,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub offsets: i64,
+    /// For `log_truncated`: audited messages the cut removed (reported as gaps).
+    pub messages: Option<u64>,
+    pub detected_at: String,
+}
+
+#[derive(Serialize)]
+pub struct IncidentList {
+    pub incidents: Vec<IncidentJson>,
+}
+
+/// `GET /api/v1/incidents`: offset ranges gapwatch could not audit, or saw
+/// Kafka take back, and why.
+pub async fn incidents(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<IncidentList>> {
+    let p = Params::new(q, &["topic", "partition"])?;
+    let topic = p.string("topic");
+    let partition = p.partition("partition")?;
+    blocking(move || {
+        let incidents = s
+            .store
+            .incidents(topic.as_deref(), partition)?
+            .into_iter()
+            .map(|i| IncidentJson {
+                cause: i.cause.as_str(),
+                offsets: i.last_offset - i.first_offset + 1,
+                detected_at: super::params::rfc3339(i.detected_ms),
+                topic: i.topic,
+                partition: i.partition,
+                first_offset: i.first_offset,
+                last_offset: i.last_offset,
+                messages: i.messages,
+            })
+            .collect();
+        Ok(Json(IncidentList { incidents }))
+    })
+    .await
+}

@@ -42,6 +42,9 @@ impl Auditor {
         for (id, h) in &self.healed {
             store.put_healed(&mut batch, id.as_ref(), h);
         }
+        for i in &self.incidents {
+            store.put_incident(&mut batch, i);
+        }
         for e in &self.alert_events {
             let json = serde_json::to_vec(e).expect("serializable");
             store.put_alert_event(&mut batch, &crate::alert::event_key(e.at_ms), &json);
@@ -74,6 +77,7 @@ impl Auditor {
         }
         self.healed.clear();
         self.alert_events.clear();
+        self.incidents.clear();
         self.unflushed = 0;
         self.last_flush = Instant::now();
         Ok(())

@@ -9,6 +9,7 @@
 mod events;
 mod flush;
 mod journal;
+mod out_of_range;
 mod rewind;
 mod state;
 
@@ -59,6 +60,8 @@ pub struct Auditor {
     /// Where the retention sweep over stored streams continues.
     sweep_cursor: Option<Vec<u8>>,
     last_sweep: Instant,
+    /// Incidents since the last flush, written with it.
+    incidents: Vec<crate::store::Incident>,
 }
 
 /// How often the retention sweep runs, and how many stored streams it
@@ -125,6 +128,7 @@ impl Auditor {
             alert_events: Vec::new(),
             sweep_cursor: None,
             last_sweep: Instant::now(),
+            incidents: Vec::new(),
         }
     }
 
@@ -281,6 +285,10 @@ impl Auditor {
         out
     }
 
+    pub fn start_offset(&self) -> StartOffset {
+        self.settings.start_offset
+    }
+
     pub fn rule_of(&self, topic: &str) -> Option<usize> {
         self.topics.get(topic).map(|t| t.rule)
     }
@@ -291,7 +299,7 @@ impl Auditor {
     /// cut its log there.
     #[inline]
     fn advance(slot: &mut Slot, metrics: &TopicMetrics, at: At) -> Advance {
-        let (from_start, leader_epoch) = match slot.record {
+        let mut record = match slot.record {
             Some(r) if at.offset < r.next_offset => {
                 if r.leader_epoch >= 0 && at.leader_epoch > r.leader_epoch {
                     return Advance::Diverged;
@@ -299,15 +307,13 @@ impl Auditor {
                 metrics.replayed.inc();
                 return Advance::Replay;
             }
-            Some(r) => (r.from_start, r.leader_epoch.max(at.leader_epoch)),
-            None => (at.offset == 0, at.leader_epoch),
+            Some(r) => r,
+            None => crate::store::PartitionRecord::new(at.offset, at.offset == 0),
         };
         slot.journal.begin(at.offset);
-        slot.record = Some(crate::store::PartitionRecord {
-            next_offset: at.offset + 1,
-            from_start,
-            leader_epoch,
-        });
+        record.next_offset = at.offset + 1;
+        record.leader_epoch = record.leader_epoch.max(at.leader_epoch);
+        slot.record = Some(record);
         slot.record_dirty = true;
         if at.timestamp_ms.is_some() {
             slot.last_timestamp_ms = at.timestamp_ms;
@@ -369,7 +375,9 @@ impl Auditor {
             .partitions
             .get_mut(&partition)
             .expect("arrive made the slot");
-        let from_start = slot.record.is_some_and(|r| r.from_start);
+        let (from_start, resumed_at) = slot
+            .record
+            .map_or((false, -1), |r| (r.from_start, r.resumed_at));
         self.unflushed += 1;
         t.metrics.audited.inc();
 
@@ -393,13 +401,24 @@ impl Auditor {
         };
 
         let observation = match producer.epoch_mut(stamp.epoch) {
-            Some(e) => e.state.observe(stamp.seq, offset, now_ms),
+            Some(e) => {
+                if e.state.last_offset < resumed_at && stamp.seq > e.state.next {
+                    // The stream's numbers since its last message lie in a
+                    // stretch deleted before it was audited: not a gap.
+                    e.state.next = stamp.seq;
+                }
+                e.state.observe(stamp.seq, offset, now_ms)
+            }
             None => {
                 // A new stream. Numbers before its first message count as
                 // missing when gapwatch read the partition from its very
                 // first offset, or when a known producer moved to a higher
                 // epoch; otherwise the first message is the baseline.
-                let newer_epoch = producer.max_epoch().is_some_and(|m| stamp.epoch > m);
+                // (Unless the producer was last seen before a stretch that
+                // expired unaudited: the new epoch may have begun in it.)
+                let newer_epoch = producer.epochs.last().is_some_and(|last| {
+                    stamp.epoch > last.epoch && last.state.last_offset >= resumed_at
+                });
                 let leading_gap = from_start || newer_epoch;
                 let (state, gap) = StreamState::start(stamp.seq, offset, now_ms, leading_gap);
                 producer.insert(Epoch {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::config::AlertKind;
-use crate::store::StreamRef;
+use crate::store::{Incident, IncidentCause, StreamRef};
 
 use super::{Auditor, events, load_producer, queue_alert};
 
@@ -109,7 +109,27 @@ impl Auditor {
              election?): the messages it removed are reported missing, and the partition is \
              audited again from the cut"
         );
+        if !cut.entries.is_empty() {
+            self.incidents.push(Incident {
+                topic: topic.to_owned(),
+                partition,
+                cause: IncidentCause::LogTruncated,
+                first_offset: at,
+                last_offset: audited_to - 1,
+                messages: Some(cut.entries.len() as u64),
+                detected_ms: now_ms,
+            });
+        }
         if let Some((from, to)) = cut.unknown {
+            self.incidents.push(Incident {
+                topic: topic.to_owned(),
+                partition,
+                cause: IncidentCause::TruncatedUnknown,
+                first_offset: from,
+                last_offset: to - 1,
+                messages: None,
+                detected_ms: now_ms,
+            });
             self.metrics
                 .unaudited_offsets
                 .with_label_values(&[topic, "truncated"])

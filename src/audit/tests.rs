@@ -418,3 +418,49 @@ fn a_truncation_below_what_this_instance_read_is_counted_as_unknown_offsets() {
     );
     assert_eq!(a.positions(), vec![(Arc::from("t"), 0, 2)]);
 }
+
+#[test]
+fn a_stretch_expired_before_audit_is_an_incident_and_streams_across_it_rebaseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.assign("t", 0, 0).unwrap();
+    feed(
+        &mut a,
+        0,
+        0,
+        &[("p", 1, 0), ("p", 2, 0), ("q", 1, 0)],
+        1_000,
+    );
+    // In range: nothing to do.
+    assert_eq!(a.out_of_range("t", 0, 0, 3, 1_000), None);
+    // The log now starts at 10: offsets 3..=9 expired unaudited.
+    assert_eq!(a.out_of_range("t", 0, 10, 20, 1_000), Some(10));
+    // p continues at 9 (3..=8 were in the stretch), q moves to epoch 1 at 4,
+    // r is new: none of it is a gap. p's 11 after 9 still is.
+    feed(
+        &mut a,
+        0,
+        10,
+        &[("p", 9, 0), ("q", 4, 1), ("r", 7, 0), ("p", 11, 0)],
+        2_000,
+    );
+    a.flush().unwrap();
+    assert_eq!(gaps(&a), vec![("p".into(), 0, 10, 10, GapStatus::Open)]);
+    let incidents = a.store.incidents(Some("t"), Some(0)).unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        (
+            incidents[0].cause,
+            incidents[0].first_offset,
+            incidents[0].last_offset
+        ),
+        (crate::store::IncidentCause::ExpiredBeforeAudit, 3, 9)
+    );
+    assert_eq!(
+        a.metrics
+            .unaudited_offsets
+            .with_label_values(&["t", "expired"])
+            .get(),
+        7
+    );
+}

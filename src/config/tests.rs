@@ -215,3 +215,17 @@ fn public_url_defaults_to_the_listen_address() {
     );
     assert_eq!(redact_url("http://host/x@y"), "http://host/x@y");
 }
+
+#[test]
+fn options_gapwatch_manages_itself_are_refused_with_the_reason() {
+    let problems = parse(
+        "[kafka]\nbootstrap_servers = \"b:9092\"\n[kafka.options]\n\"auto.offset.reset\" = \"earliest\"\n\
+         \"enable.auto.commit\" = true\n[[audit]]\ntopics = [\"a\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].starts_with("kafka.options.auto.offset.reset: gapwatch manages this itself")
+    );
+    assert!(problems[1].starts_with("kafka.options.enable.auto.commit: gapwatch manages"));
+}

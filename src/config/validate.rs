@@ -242,6 +242,16 @@ fn kafka_settings(k: RawKafka, problems: &mut Vec<String>) -> Option<KafkaSettin
             ));
             continue;
         }
+        if matches!(
+            key.as_str(),
+            "auto.offset.reset" | "enable.auto.commit" | "enable.auto.offset.store"
+        ) {
+            problems.push(format!(
+                "kafka.options.{key}: gapwatch manages this itself (offsets are stored with its \
+                 state; where a new partition starts is kafka.start_offset)"
+            ));
+            continue;
+        }
         options.push((key, text));
     }
     // Let librdkafka itself judge the options, so a typo fails here and not

@@ -63,7 +63,15 @@ impl AuditContext {
         self.fatal.lock().ok().and_then(|mut f| f.take())
     }
 
-    fn set_fatal(&self, msg: String) {
+    /// Where a partition never read starts.
+    pub fn start_offset(&self) -> Offset {
+        match self.auditor().start_offset() {
+            crate::config::StartOffset::Earliest => Offset::Beginning,
+            crate::config::StartOffset::Latest => Offset::End,
+        }
+    }
+
+    pub fn set_fatal(&self, msg: String) {
         if let Ok(mut f) = self.fatal.lock() {
             f.get_or_insert(msg);
         }

@@ -10,12 +10,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use std::collections::HashMap;
+
+use rdkafka::consumer::RebalanceProtocol;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
 
 pub use context::{AuditContext, commit, rule_for};
 
 use crate::audit::{At, Auditor};
-use crate::config::{AuditRule, KafkaSettings, StartOffset};
+use crate::config::{AuditRule, KafkaSettings};
 use crate::extract::{MessageView, NoHeaders, extract};
 
 /// How often timers run: gap confirmation, gauges, eviction.
@@ -24,6 +29,8 @@ const TICK: Duration = Duration::from_millis(250);
 const TOPIC_REFRESH: Duration = Duration::from_secs(30);
 /// Messages between two looks at the timers and the flush condition.
 const CHECK_EVERY: u32 = 256;
+/// How long a look at a partition's first and end offsets may take.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait between write attempts while RocksDB refuses writes.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -48,15 +55,15 @@ pub fn create(
     settings: &KafkaSettings,
     context: AuditContext,
 ) -> Result<BaseConsumer<AuditContext>, ConsumerError> {
-    let reset = match settings.start_offset {
-        StartOffset::Earliest => "earliest",
-        StartOffset::Latest => "latest",
-    };
     let mut defaults: Vec<(&str, &str)> = vec![
         ("group.id", &settings.group_id),
         ("enable.auto.commit", "false"),
         ("enable.auto.offset.store", "false"),
-        ("auto.offset.reset", reset),
+        // A stored position Kafka no longer has is an error gapwatch handles
+        // itself (see `reposition`): skipping silently to either end would
+        // hide messages deleted before they were audited. Where a partition
+        // never read starts (kafka.start_offset) is given on assignment.
+        ("auto.offset.reset", "error"),
         ("statistics.interval.ms", "5000"),
         // Partitions added to an audited topic are picked up within this.
         ("topic.metadata.refresh.interval.ms", "10000"),
@@ -192,6 +199,10 @@ pub fn run(
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => since_check = CHECK_EVERY,
+            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                reposition(consumer, &ctx);
+                since_check = CHECK_EVERY;
+            }
             Some(Err(e)) => {
                 ctx.metrics_error();
                 tracing::warn!(error = %e, "kafka consumer error");
@@ -210,6 +221,55 @@ pub fn run(
         .map_err(|e| ConsumerError::Fatal(format!("final flush failed: {e}")))?;
     commit(consumer, &auditor, CommitMode::Sync);
     Ok(())
+}
+
+/// A fetch found a stored position outside the log. librdkafka does not
+/// say which partition, and stops fetching it: every held partition is
+/// checked against the log's first and end offsets and assigned again where
+/// auditing goes on (the ones in range, where they were).
+fn reposition(consumer: &BaseConsumer<AuditContext>, ctx: &AuditContext) {
+    let positions = ctx.auditor().positions();
+    let mut targets: HashMap<(String, i32), i64> = HashMap::new();
+    for (topic, partition, next) in positions {
+        let to = match consumer.fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT) {
+            Ok((low, high)) => ctx
+                .auditor()
+                .out_of_range(&topic, partition, low, high, unix_ms())
+                .unwrap_or(next),
+            Err(e) => {
+                tracing::warn!(topic = %topic, partition, error = %e,
+                    "cannot read the partition's offsets; resuming where it was");
+                next
+            }
+        };
+        targets.insert((topic.to_string(), partition), to);
+    }
+    // A stopped partition only fetches again when assigned again.
+    let result = match consumer.rebalance_protocol() {
+        RebalanceProtocol::Cooperative => targets.iter().try_for_each(|((t, p), to)| {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(t, *p, Offset::Offset(*to))?;
+            consumer.incremental_unassign(&tpl)?;
+            consumer.incremental_assign(&tpl)
+        }),
+        _ => consumer.assignment().and_then(|current| {
+            let mut tpl = TopicPartitionList::new();
+            for e in current.elements() {
+                let offset = match targets.get(&(e.topic().to_owned(), e.partition())) {
+                    Some(to) => Offset::Offset(*to),
+                    // Nothing read there yet: start as it would have.
+                    None => ctx.start_offset(),
+                };
+                tpl.add_partition_offset(e.topic(), e.partition(), offset)?;
+            }
+            consumer.assign(&tpl)
+        }),
+    };
+    if let Err(e) = result {
+        ctx.set_fatal(format!(
+            "cannot resume the partitions after an offset reset: {e}"
+        ));
+    }
 }
 
 /// Audits one message.

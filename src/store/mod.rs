@@ -1,6 +1,7 @@
 //! Durable state in RocksDB: stream states, gaps and each partition's
 //! consumed offset, always written together in one atomic batch.
 
+mod incidents;
 pub mod keys;
 mod record;
 
@@ -12,6 +13,7 @@ use rocksdb::{
     WriteBatch, WriteOptions,
 };
 
+pub use incidents::{Incident, IncidentCause};
 pub use keys::{StreamId, StreamRef};
 pub use record::{HealedGap, PartitionRecord, RecordError, StoredStream};
 
@@ -25,7 +27,17 @@ const OFFSETS: &str = "offsets";
 const ALERT_EVENTS: &str = "alert_events";
 /// Notifications and their delivery state.
 const ALERTS: &str = "alerts";
-const FAMILIES: [&str; 6] = [STREAMS, GAPS, HEALED, OFFSETS, ALERT_EVENTS, ALERTS];
+/// Offset ranges gapwatch could not audit, and why.
+const INCIDENTS: &str = "incidents";
+const FAMILIES: [&str; 7] = [
+    STREAMS,
+    GAPS,
+    HEALED,
+    OFFSETS,
+    ALERT_EVENTS,
+    ALERTS,
+    INCIDENTS,
+];
 // Indexes into FAMILIES, as batches record them.
 const STREAMS_I: u8 = 0;
 const GAPS_I: u8 = 1;
@@ -33,6 +45,7 @@ const HEALED_I: u8 = 2;
 const OFFSETS_I: u8 = 3;
 const ALERT_EVENTS_I: u8 = 4;
 const ALERTS_I: u8 = 5;
+const INCIDENTS_I: u8 = 6;
 
 /// Longest scan one query does before returning a cursor, so a filter that
 /// matches little cannot pin a request on a huge store.

@@ -81,30 +81,46 @@ pub struct PartitionRecord {
     /// message below `next_offset` from a later leader epoch means the log
     /// was truncated under gapwatch (an unclean leader election).
     pub leader_epoch: i32,
+    /// Offsets below this one were skipped unaudited (deleted by retention
+    /// before gapwatch read them): a stream whose last message lies below it
+    /// takes its next message as a new baseline, since the numbers between
+    /// were in the skipped stretch, not lost in transit. -1: none.
+    pub resumed_at: i64,
 }
 
 impl PartitionRecord {
-    pub fn encode(&self) -> [u8; 13] {
-        let mut out = [0u8; 13];
+    pub fn new(next_offset: i64, from_start: bool) -> PartitionRecord {
+        PartitionRecord {
+            next_offset,
+            from_start,
+            leader_epoch: -1,
+            resumed_at: -1,
+        }
+    }
+
+    pub fn encode(&self) -> [u8; 21] {
+        let mut out = [0u8; 21];
         out[..8].copy_from_slice(&self.next_offset.to_be_bytes());
         out[8] = u8::from(self.from_start);
-        out[9..].copy_from_slice(&self.leader_epoch.to_be_bytes());
+        out[9..13].copy_from_slice(&self.leader_epoch.to_be_bytes());
+        out[13..].copy_from_slice(&self.resumed_at.to_be_bytes());
         out
     }
 
-    /// Reads a record; the 9-byte form written before leader epochs were
-    /// kept decodes with an unknown epoch.
+    /// Reads a record; the shorter forms of earlier versions (9 bytes: no
+    /// leader epoch, 13: no resume point) decode with those unknown.
     pub fn decode(bytes: &[u8]) -> Result<PartitionRecord, RecordError> {
-        let leader_epoch = match bytes.len() {
-            9 => -1,
-            13 => i32::from_be_bytes([bytes[9], bytes[10], bytes[11], bytes[12]]),
-            _ => return Err(RecordError::Truncated),
-        };
-        Ok(PartitionRecord {
-            next_offset: u64_at(bytes, 0)? as i64,
-            from_start: bytes[8] != 0,
-            leader_epoch,
-        })
+        if !matches!(bytes.len(), 9 | 13 | 21) {
+            return Err(RecordError::Truncated);
+        }
+        let mut r = PartitionRecord::new(u64_at(bytes, 0)? as i64, bytes[8] != 0);
+        if bytes.len() >= 13 {
+            r.leader_epoch = i32::from_be_bytes([bytes[9], bytes[10], bytes[11], bytes[12]]);
+        }
+        if bytes.len() == 21 {
+            r.resumed_at = u64_at(bytes, 13)? as i64;
+        }
+        Ok(r)
     }
 }
 
@@ -152,10 +168,13 @@ mod tests {
             next_offset: 77,
             from_start: true,
             leader_epoch: 7,
+            resumed_at: 50,
         };
         assert_eq!(PartitionRecord::decode(&p.encode()).unwrap(), p);
-        let old = &p.encode()[..9];
-        assert_eq!(PartitionRecord::decode(old).unwrap().leader_epoch, -1);
+        let v1 = PartitionRecord::decode(&p.encode()[..9]).unwrap();
+        assert_eq!((v1.leader_epoch, v1.resumed_at), (-1, -1));
+        let v2 = PartitionRecord::decode(&p.encode()[..13]).unwrap();
+        assert_eq!((v2.leader_epoch, v2.resumed_at), (7, -1));
         assert!(PartitionRecord::decode(&[1, 2]).is_err());
     }
 }

@@ -49,6 +49,7 @@ fn a_batch_lands_whole_and_survives_reopen() {
                 next_offset: 42,
                 from_start: true,
                 leader_epoch: -1,
+                resumed_at: -1,
             },
         );
         store.write(b).unwrap();
@@ -61,6 +62,7 @@ fn a_batch_lands_whole_and_survives_reopen() {
             next_offset: 42,
             from_start: true,
             leader_epoch: -1,
+            resumed_at: -1,
         })
     );
     assert_eq!(store.streams_with_gaps().unwrap().len(), 1);
@@ -230,6 +232,7 @@ fn delete_partition_forgets_only_that_partition() {
                 next_offset: 5,
                 from_start: false,
                 leader_epoch: -1,
+                resumed_at: -1,
             },
         );
     }
