@@ -46,6 +46,7 @@ cleanup() {
     log "stopping the test broker"
     "$ROOT/scripts/kafka.sh" down || true
     KAFKA_DIR="$ROOT/.kafka/test-3" KAFKA_PORT=19192 "$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
+    KAFKA_DIR="$ROOT/.kafka/lab" KAFKA_PORT=39092 "$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
     echo "scripts/test.sh: finished in $(( $(date +%s) - started ))s (exit $rc)"
     exit "$rc"
 }
@@ -79,3 +80,6 @@ if pgrep -f -- "$three_dir" >/dev/null; then
     exit 1
 fi
 echo "three-broker cluster: ok"
+
+log "loss lab (quick): unclean election loses acked messages and gapwatch reports exactly them; a leader change loses and invents nothing"
+LAB_NO_BUILD=1 "$ROOT/scripts/loss-lab.sh" --quick
