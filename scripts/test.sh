@@ -62,6 +62,8 @@ log "starting Kafka on 127.0.0.1:$KAFKA_PORT"
 GAPWATCH_TEST_BOOTSTRAP="$("$ROOT/scripts/kafka.sh" bootstrap)"
 export GAPWATCH_TEST_BOOTSTRAP
 
+# The extractors' fuzz pass runs with the integration tests (tests/fuzz_extract.rs).
+export GAPWATCH_FUZZ_CASES="${GAPWATCH_FUZZ_CASES:-100000}"
 log "integration tests against $GAPWATCH_TEST_BOOTSTRAP"
 cargo test "${CARGO_FLAGS[@]}" --test '*' -- --test-threads 2
 
