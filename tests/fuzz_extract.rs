@@ -60,26 +60,25 @@ fn model(
     if !digits(seq) {
         return Err(Unaudited::InvalidSequence);
     }
-    let n: u128 = if seq.len() > 39 {
-        u128::MAX
-    } else {
-        std::str::from_utf8(seq)
-            .unwrap()
-            .parse()
-            .unwrap_or(u128::MAX)
+    // The value of a digit string, leading zeros and all; None past u64.
+    let value = |b: &[u8]| {
+        let s = std::str::from_utf8(b).unwrap().trim_start_matches('0');
+        if s.is_empty() {
+            Some(0)
+        } else {
+            s.parse::<u64>().ok()
+        }
     };
-    if n == 0 || n > u128::from(MAX_SEQ) {
-        return Err(Unaudited::SequenceOutOfRange);
-    }
+    let n = match value(seq) {
+        Some(n) if (1..=MAX_SEQ).contains(&n) => n,
+        _ => return Err(Unaudited::SequenceOutOfRange),
+    };
     let e = match epoch {
         None => 0,
-        Some(e) if digits(e) && e.len() <= 20 => std::str::from_utf8(e)
-            .unwrap()
-            .parse::<u64>()
-            .map_err(|_| Unaudited::InvalidEpoch)?,
+        Some(e) if digits(e) => value(e).ok_or(Unaudited::InvalidEpoch)?,
         Some(_) => return Err(Unaudited::InvalidEpoch),
     };
-    Ok((p.to_owned(), n as u64, e))
+    Ok((p.to_owned(), n, e))
 }
 
 fn check(data: &[u8]) {

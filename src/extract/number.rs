@@ -10,12 +10,18 @@ pub enum NumberError {
 }
 
 /// Parses ASCII decimal digits into a u64: no sign, no whitespace, no
-/// leading `+`, at most 20 digits, no overflow.
+/// leading `+`, no overflow. Leading zeros are allowed, however many.
 #[inline]
 pub fn parse_u64(bytes: &[u8]) -> Result<u64, NumberError> {
     if bytes.is_empty() {
         return Err(NumberError::NotANumber);
     }
+    let zeros = bytes.iter().take_while(|b| **b == b'0').count();
+    let bytes = if zeros == bytes.len() {
+        &bytes[bytes.len() - 1..]
+    } else {
+        &bytes[zeros..]
+    };
     if bytes.len() > 20 {
         return Err(if bytes.iter().all(u8::is_ascii_digit) {
             NumberError::TooLarge
@@ -51,6 +57,13 @@ mod tests {
         assert_eq!(parse_u64(b"0"), Ok(0));
         assert_eq!(parse_u64(b"17"), Ok(17));
         assert_eq!(parse_u64(b"007"), Ok(7));
+        assert_eq!(parse_u64(b"000"), Ok(0));
+        // Found by tests/fuzz_extract.rs: zero-padded past 20 characters.
+        assert_eq!(
+            parse_u64(b"009586572355540908826"),
+            Ok(9_586_572_355_540_908_826)
+        );
+        assert_eq!(parse_u64(&[b'0'; 1000]), Ok(0));
         assert_eq!(parse_u64(b"18446744073709551615"), Ok(u64::MAX));
         for bad in [
             &b""[..],
