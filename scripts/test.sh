@@ -67,6 +67,9 @@ export GAPWATCH_FUZZ_CASES="${GAPWATCH_FUZZ_CASES:-100000}"
 log "integration tests against $GAPWATCH_TEST_BOOTSTRAP"
 cargo test "${CARGO_FLAGS[@]}" --test '*' -- --test-threads 2
 
+log "API contract: Schemathesis against /api/v1/openapi.json"
+"$ROOT/scripts/api-contract.sh" "$GAPWATCH_TEST_BOOTSTRAP"
+
 log "three-broker cluster: RF 3, min.insync.replicas=2, acks=all, and a clean down"
 "$ROOT/scripts/kafka.sh" down
 three_dir="$ROOT/.kafka/test-3"

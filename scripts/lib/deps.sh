@@ -38,5 +38,16 @@ ensure_build_deps() {
 # What the test suite runs besides Kafka: the real Prometheus, Alertmanager
 # and promtool, and headless Chromium for the gaps page.
 ensure_test_deps() {
-    apt_install prometheus prometheus-alertmanager chromium
+    apt_install prometheus prometheus-alertmanager chromium python3-venv
+}
+
+# Schemathesis (PyPI), pinned, in a virtualenv of the repo's own.
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+    local venv="$1"
+    if [ -x "$venv/bin/st" ] && "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+        return 0
+    fi
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 }

@@ -1,7 +1,5 @@
 //! `GET /api/v1/alerts` and `POST /api/v1/alerts/{id}/retry`.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -60,7 +58,7 @@ pub struct AlertList {
 
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<AlertList>> {
     let p = Params::new(q, &["status", "limit", "cursor"])?;
     let statuses: Vec<DeliveryStatus> = match p.string("status") {
@@ -84,7 +82,17 @@ pub async fn list(
     };
     let limit = p.limit(100, 1000)?;
     let cursor = p.string("cursor");
-    if cursor.as_ref().is_some_and(|c| c.len() > 256) {
+    // Cursors are notification ids: "<unix ms>-<hex>".
+    let is_id = |c: &str| {
+        c.len() <= 64
+            && c.split_once('-').is_some_and(|(ms, h)| {
+                !ms.is_empty()
+                    && !h.is_empty()
+                    && ms.bytes().all(|b| b.is_ascii_digit())
+                    && h.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+    };
+    if cursor.as_ref().is_some_and(|c| !is_id(c)) {
         return Err(ApiError::bad_parameter(
             "cursor",
             "not a cursor returned by this API",

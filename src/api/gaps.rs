@@ -1,7 +1,5 @@
 //! `GET /api/v1/gaps`: gaps by topic, partition, producer and status.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Serialize;
@@ -82,7 +80,7 @@ pub fn statuses(p: &Params) -> Result<Vec<GapListStatus>, ApiError> {
 
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<GapList>> {
     let p = Params::new(
         q,

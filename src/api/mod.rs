@@ -60,7 +60,16 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents", get(partitions::incidents))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}/retry", axum::routing::post(alerts::retry))
+        .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::not_found("no such API endpoint; see docs/API.md") })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                parameter: None,
+                message: "this endpoint does not take that method; see docs/API.md".into(),
+            }
+        })
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     // The page shows producer ids like the API, so it takes the same token.
     let page = Router::new()
@@ -78,6 +87,15 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(10),
         ))
         .with_state(state)
+}
+
+/// The OpenAPI 3 description of `/api/v1`.
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

@@ -1,7 +1,6 @@
 //! `GET /` and `/ui`: a plain, fast, server-rendered page of the current
 //! gaps for the person who was paged. Alert links land here.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Query, State};
@@ -34,7 +33,7 @@ fn esc(s: &str) -> String {
 
 pub async fn gaps_page(
     State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     match render(s, q).await {
         Ok(html) => Html(html).into_response(),
@@ -49,7 +48,9 @@ pub async fn gaps_page(
     }
 }
 
-async fn render(s: AppState, q: HashMap<String, String>) -> Result<String, ApiError> {
+async fn render(s: AppState, mut q: Vec<(String, String)>) -> Result<String, ApiError> {
+    // The page's filter form sends its empty fields too.
+    q.retain(|(_, v)| !v.is_empty());
     let p = Params::new(q, &["topic", "partition", "producer", "status"])?;
     let topic = p.string("topic");
     let partition = p.partition("partition")?;

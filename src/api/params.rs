@@ -1,5 +1,5 @@
-//! Query parameters, parsed strictly: an unknown name or a bad value is a
-//! 400 that names the parameter.
+//! Query parameters, parsed strictly: an unknown name, a name given twice,
+//! an empty or a bad value is a 400 that names the parameter.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,16 +11,29 @@ pub struct Params {
 }
 
 impl Params {
-    /// Accepts only the `allowed` names.
-    pub fn new(map: HashMap<String, String>, allowed: &[&str]) -> Result<Params, ApiError> {
-        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::bad_parameter(
-                unknown,
-                format!(
-                    "unknown parameter; this endpoint takes {}",
-                    allowed.join(", ")
-                ),
-            ));
+    /// Accepts only the `allowed` names, each at most once.
+    pub fn new(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Params, ApiError> {
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            if !allowed.contains(&name.as_str()) {
+                return Err(ApiError::bad_parameter(
+                    &name,
+                    format!(
+                        "unknown parameter; this endpoint takes {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            if map.contains_key(&name) {
+                return Err(ApiError::bad_parameter(&name, "given more than once"));
+            }
+            if value.is_empty() {
+                return Err(ApiError::bad_parameter(
+                    &name,
+                    "empty; leave the parameter out for its default",
+                ));
+            }
+            map.insert(name, value);
         }
         Ok(Params { map })
     }

@@ -1,8 +1,6 @@
 //! `GET /api/v1/partitions`: how far gapwatch has durably audited each
 //! partition it has state for.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Serialize;
@@ -29,7 +27,7 @@ pub struct PartitionList {
 
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<PartitionList>> {
     let p = Params::new(q, &["topic"])?;
     let topic = p.string("topic");
@@ -75,7 +73,7 @@ pub struct IncidentList {
 /// Kafka take back, and why.
 pub async fn incidents(
     State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<IncidentList>> {
     let p = Params::new(q, &["topic", "partition"])?;
     let topic = p.string("topic");

@@ -1,7 +1,5 @@
 //! Streams, their missing IDs, and single messages.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -85,7 +83,7 @@ pub struct StreamList {
 
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<StreamList>> {
     let p = Params::new(q, &["topic", "partition", "producer", "limit", "cursor"])?;
     let filter = Filter {
@@ -174,7 +172,7 @@ pub struct StreamDetail {
 pub async fn one(
     State(s): State<AppState>,
     path: Result<Path<Vec<String>>, PathRejection>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<StreamDetail>> {
     let (topic, partition, producer, _) = stream_path(path)?;
     let p = Params::new(q, &["epoch"])?;
@@ -208,7 +206,7 @@ pub struct Missing {
 pub async fn missing(
     State(s): State<AppState>,
     path: Result<Path<Vec<String>>, PathRejection>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Missing>> {
     let (topic, partition, producer, _) = stream_path(path)?;
     let p = Params::new(q, &["epoch", "format", "limit"])?;
@@ -279,7 +277,7 @@ pub struct MessageStatus {
 pub async fn message(
     State(s): State<AppState>,
     path: Result<Path<Vec<String>>, PathRejection>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<MessageStatus>> {
     let (topic, partition, producer, rest) = stream_path(path)?;
     let seq_text = rest.first().cloned().unwrap_or_default();
