@@ -52,6 +52,10 @@
 #                        Replicas (KIP-966) off, i.e. classic ISR semantics
 #                        where unclean.leader.election.enable behaves as in
 #                        ZooKeeper days; 1: Kafka 4.1+'s default (ELR on)
+#   KAFKA_SASL_SSL_PORT  also listen with SASL_SSL (SCRAM-SHA-512) on this port
+#                        (+N-1 for broker N); needs KAFKA_SSL_KEYSTORE (PKCS12)
+#                        and KAFKA_SSL_KEYSTORE_PASSWORD
+#   KAFKA_SCRAM_USERS    name:password,... SCRAM-SHA-512 users created at format
 #   KAFKA_HEAP_OPTS      broker JVM heap (default "-Xmx512m -Xms256m")
 #   KAFKA_CONTROLLER_HEAP_OPTS  controller-only JVM heap (default "-Xmx256m -Xms64m")
 #   KAFKA_JVM_OPTS       other JVM options for nodes (default tuned for fast start)
@@ -102,6 +106,14 @@ KAFKA_LIB_DIR=${KAFKA_LIB_DIR:-$REPO_ROOT/.kafka/lib-$KAFKA_VERSION}
 [[ $KAFKA_LIB_DIR == /* ]] || KAFKA_LIB_DIR=$PWD/$KAFKA_LIB_DIR
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_ELR=${KAFKA_ELR:-0}
+KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-}
+KAFKA_SSL_KEYSTORE=${KAFKA_SSL_KEYSTORE:-}
+KAFKA_SSL_KEYSTORE_PASSWORD=${KAFKA_SSL_KEYSTORE_PASSWORD:-}
+KAFKA_SCRAM_USERS=${KAFKA_SCRAM_USERS:-}
+if [[ -n $KAFKA_SASL_SSL_PORT && -z $KAFKA_SSL_KEYSTORE ]]; then
+  echo "kafka.sh: KAFKA_SASL_SSL_PORT needs KAFKA_SSL_KEYSTORE (a PKCS12 keystore) and KAFKA_SSL_KEYSTORE_PASSWORD" >&2
+  exit 2
+fi
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
 KAFKA_CONTROLLER_HEAP_OPTS=${KAFKA_CONTROLLER_HEAP_OPTS:--Xmx256m -Xms64m}
 KAFKA_JVM_OPTS=${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.awt.headless=true}
@@ -383,10 +395,14 @@ write_props() { # id
   roles=$(role_of "$id")
   rf=$((C_BROKERS < 3 ? C_BROKERS : 3))
   minisr=$((rf < 2 ? rf : 2))
+  local advertised="PLAINTEXT://$HOST:$(broker_port "$id")"
+  if [[ -n $KAFKA_SASL_SSL_PORT ]] && is_broker "$id"; then
+    advertised+=",SASL_SSL://$HOST:$((KAFKA_SASL_SSL_PORT + id - 1))"
+  fi
   if is_broker "$id" && is_controller "$id"; then
-    listeners="PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")"
+    listeners="$advertised,CONTROLLER://$HOST:$(controller_port "$id")"
   elif is_broker "$id"; then
-    listeners="PLAINTEXT://$HOST:$(broker_port "$id")"
+    listeners="$advertised"
   else
     listeners="CONTROLLER://$HOST:$(controller_port "$id")"
   fi
@@ -396,11 +412,19 @@ write_props() { # id
     echo "process.roles=$roles"
     echo "controller.quorum.voters=$(quorum_voters)"
     echo "controller.listener.names=CONTROLLER"
-    echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL"
     echo "listeners=$listeners"
     if is_broker "$id"; then
-      echo "advertised.listeners=PLAINTEXT://$HOST:$(broker_port "$id")"
+      echo "advertised.listeners=$advertised"
       echo "inter.broker.listener.name=PLAINTEXT"
+    fi
+    if [[ -n $KAFKA_SASL_SSL_PORT ]] && is_broker "$id"; then
+      echo "sasl.enabled.mechanisms=SCRAM-SHA-512"
+      echo "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+      echo "ssl.keystore.type=PKCS12"
+      echo "ssl.keystore.location=$KAFKA_SSL_KEYSTORE"
+      echo "ssl.keystore.password=$KAFKA_SSL_KEYSTORE_PASSWORD"
+      echo "ssl.key.password=$KAFKA_SSL_KEYSTORE_PASSWORD"
     fi
     echo "log.dirs=$dir/data"
     echo "num.partitions=1"
@@ -436,6 +460,13 @@ format_node() { # id -> background job
   local args=(format --config "$dir/server.properties" --cluster-id "$C_ID")
   if is_controller "$id"; then
     args+=(--feature "eligible.leader.replicas.version=$KAFKA_ELR")
+  fi
+  local user
+  if [[ -n $KAFKA_SCRAM_USERS ]]; then
+    IFS=, read -r -a users <<<"$KAFKA_SCRAM_USERS"
+    for user in "${users[@]}"; do
+      args+=(--add-scram "SCRAM-SHA-512=[name=${user%%:*},password=${user#*:}]")
+    done
   fi
   run_tool kafka.tools.StorageTool "${args[@]}" >"$dir/format.log" 2>&1 </dev/null
 }

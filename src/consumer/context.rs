@@ -29,6 +29,10 @@ pub struct AuditContext {
     /// While set (at start, until a broker answered), librdkafka's own
     /// complaints go to debug: the start-up check reports them in one line.
     pub quiet: AtomicBool,
+    /// The first few distinct errors librdkafka reported while quiet (they
+    /// name the cause, such as failed authentication, better than the
+    /// request that failed).
+    quiet_errors: Mutex<Vec<String>>,
 }
 
 impl AuditContext {
@@ -45,6 +49,7 @@ impl AuditContext {
             fatal: Mutex::new(None),
             assigned: Arc::new(AtomicBool::new(false)),
             quiet: AtomicBool::new(true),
+            quiet_errors: Mutex::new(Vec::new()),
         }
     }
 
@@ -57,6 +62,28 @@ impl AuditContext {
     /// Counts an error the consumer returned from poll.
     pub fn metrics_error(&self) {
         self.metrics.kafka_errors.inc();
+    }
+
+    /// What librdkafka complained about during the quiet start.
+    pub fn quiet_errors(&self) -> Option<String> {
+        let errors = self.quiet_errors.lock().ok()?;
+        (!errors.is_empty()).then(|| errors.join("; "))
+    }
+
+    fn note_quiet_error(&self, text: &str) {
+        // The same complaint comes as a log line ("[thrd:...]: " first) and
+        // as an error, and again with "(after ..., N identical suppressed)".
+        let text = match text.strip_prefix("[thrd:") {
+            Some(rest) => rest.split_once("]: ").map_or(text, |(_, t)| t),
+            None => text,
+        };
+        let key = |s: &str| s.split(" (after ").next().unwrap_or(s).to_owned();
+        if let Ok(mut errors) = self.quiet_errors.lock()
+            && errors.len() < 3
+            && !errors.iter().any(|e| key(e) == key(text))
+        {
+            errors.push(text.to_owned());
+        }
     }
 
     pub fn take_fatal(&self) -> Option<String> {
@@ -194,6 +221,7 @@ impl ClientContext for AuditContext {
         self.metrics.kafka_errors.inc();
         if self.quiet.load(Ordering::Relaxed) {
             tracing::debug!(error = %error, "kafka: {reason}");
+            self.note_quiet_error(reason);
         } else {
             tracing::warn!(error = %error, "kafka: {reason}");
         }
@@ -203,6 +231,9 @@ impl ClientContext for AuditContext {
         use rdkafka::config::RDKafkaLogLevel as L;
         if self.quiet.load(Ordering::Relaxed) {
             tracing::debug!(facility = fac, "librdkafka: {msg}");
+            if matches!(level, L::Emerg | L::Alert | L::Critical | L::Error) {
+                self.note_quiet_error(msg);
+            }
             return;
         }
         match level {
