@@ -84,13 +84,12 @@ pub fn check_reachable(
     consumer
         .fetch_metadata(None, timeout)
         .map(|_| ())
-        .map_err(|e| {
+        .inspect_err(|_| {
             // librdkafka's logs and errors wait in its queue until a poll
             // serves them; they say why (refused, TLS, authentication).
             for _ in 0..10 {
                 let _ = consumer.poll(Duration::from_millis(10));
             }
-            e
         })
         .map_err(|e| ConsumerError::Unreachable {
             bootstrap: bootstrap.to_owned(),
