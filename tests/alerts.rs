@@ -564,3 +564,61 @@ fn the_gaps_page_shows_in_chromium_what_the_api_shows() {
     let (p, prod, _, first, _) = want.iter().next().unwrap();
     assert!(dom.contains(&format!("{prod}-Partition{p}-{first}")));
 }
+
+#[test]
+fn killed_while_a_delivery_is_in_flight_the_alert_goes_out_again_after_a_restart() {
+    let topic = fresh_topic("inflight");
+    create_topic(&topic, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(0);
+    rx.hold(true);
+    let mut gw = Gapwatch::start(&topic, &alert_config(&rx.url("/hook"), None, "1h"));
+    let truth = loadgen(
+        &topic,
+        &[
+            "--producers",
+            "2",
+            "--partitions",
+            "2",
+            "--messages",
+            "1000",
+            "--drop-rate",
+            "0.003",
+            "--seed",
+            "21",
+        ],
+        &dir.path().join("truth.json"),
+    );
+    let want = truth_gaps(&[&truth]);
+    assert!(!want.is_empty());
+    gw.wait_ready(Duration::from_secs(60));
+    // The receiver has a request and has not answered: kill gapwatch now.
+    let in_flight: BTreeSet<String> =
+        eventually(Duration::from_secs(60), "a delivery in flight", || {
+            let ids: BTreeSet<String> = rx
+                .requests("/hook")
+                .iter()
+                .filter(|r| r.answered == 0)
+                .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+                .collect();
+            (!ids.is_empty()).then_some(ids)
+        });
+    gw.kill();
+    rx.hold(false);
+    gw.spawn();
+    eventually(
+        Duration::from_secs(60),
+        "every gap delivered after the restart",
+        || (webhook_gaps(&rx, "gap_confirmed") == want).then_some(()),
+    );
+    let delivered: BTreeSet<String> = rx
+        .requests("/hook")
+        .iter()
+        .filter(|r| r.answered == 200)
+        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        in_flight.is_subset(&delivered),
+        "what was in flight at the kill went out again under the same id: {in_flight:?} vs {delivered:?}"
+    );
+}

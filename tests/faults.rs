@@ -178,3 +178,85 @@ fn takeover(name: &str, assignor: Option<&str>) {
         || (reported(&b) == want).then_some(()),
     );
 }
+
+#[test]
+fn killed_during_a_rebalance_nothing_is_lost_or_invented() {
+    let topic = fresh_topic("rebalance-kill");
+    create_topic(&topic, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let phase = |prefix: &str, seed: &str, file: &str| {
+        loadgen(
+            &topic,
+            &[
+                "--producers",
+                "3",
+                "--partitions",
+                "4",
+                "--messages",
+                "1500",
+                "--drop-rate",
+                "0.004",
+                "--duplicate-rate",
+                "0.002",
+                "--reorder-rate",
+                "0.002",
+                "--producer-prefix",
+                prefix,
+                "--seed",
+                seed,
+            ],
+            &dir.path().join(file),
+        )
+    };
+    let mut a = Gapwatch::start(&topic, "");
+    let first = phase("early", "5", "t1.json");
+    a.wait_ready(Duration::from_secs(60));
+    eventually(Duration::from_secs(60), "the first traffic audited", || {
+        (reported(&a) == truth_gaps(&[&first])).then_some(())
+    });
+    // A second member joins; the moment the rebalance takes partitions from
+    // the first, the first is killed.
+    let mut b = Gapwatch::start(&topic, "");
+    reconfigure(&mut b, |c| {
+        c.replace(&format!("\"gw-{topic}-1\""), &format!("\"gw-{topic}-2\""))
+    });
+    let writer = {
+        let topic = topic.clone();
+        let path = dir.path().join("t2.json");
+        std::thread::spawn(move || {
+            common::loadgen(
+                &topic,
+                &[
+                    "--producers",
+                    "3",
+                    "--partitions",
+                    "4",
+                    "--messages",
+                    "1500",
+                    "--drop-rate",
+                    "0.004",
+                    "--producer-prefix",
+                    "late",
+                    "--seed",
+                    "6",
+                    "--rate",
+                    "3000",
+                ],
+                &path,
+            )
+        })
+    };
+    eventually(Duration::from_secs(60), "the rebalance to start", || {
+        a.log_text().contains("partition revoked").then_some(())
+    });
+    a.kill();
+    let second = writer.join().unwrap();
+    b.terminate();
+    // The first comes back alone: it takes every partition again and must
+    // report exactly the truth of both phases.
+    a.spawn();
+    a.wait_ready(Duration::from_secs(60));
+    eventually(Duration::from_secs(90), "every gap, exactly", || {
+        (reported(&a) == truth_gaps(&[&first, &second])).then_some(())
+    });
+}

@@ -1,7 +1,7 @@
 //! An HTTP receiver for webhook and Alertmanager deliveries, run by a test.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -36,6 +36,8 @@ struct Shared {
     requests: Arc<Mutex<Vec<Request>>>,
     /// The status to answer with (200 unless a test changes it).
     status: Arc<AtomicU16>,
+    /// Keep requests waiting (recorded with status 0: never answered).
+    hold: Arc<AtomicBool>,
 }
 
 pub struct Receiver {
@@ -50,7 +52,12 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let status = s.status.load(Ordering::SeqCst);
+    let hold = s.hold.load(Ordering::SeqCst);
+    let status = if hold {
+        0
+    } else {
+        s.status.load(Ordering::SeqCst)
+    };
     s.requests.lock().unwrap().push(Request {
         path: format!("/{path}"),
         headers: headers
@@ -60,6 +67,11 @@ async fn record(
         body: body.to_vec(),
         answered: status,
     });
+    if hold {
+        // Longer than any sender waits: the request stays in flight.
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        return StatusCode::OK;
+    }
     StatusCode::from_u16(status).unwrap()
 }
 
@@ -74,6 +86,7 @@ impl Receiver {
         let shared = Shared {
             requests: Default::default(),
             status: Arc::new(AtomicU16::new(200)),
+            hold: Arc::new(AtomicBool::new(false)),
         };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
@@ -98,6 +111,11 @@ impl Receiver {
 
     pub fn answer_with(&self, status: u16) {
         self.shared.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Keeps every request waiting, unanswered, while set.
+    pub fn hold(&self, on: bool) {
+        self.shared.hold.store(on, Ordering::SeqCst);
     }
 
     pub fn requests(&self, path: &str) -> Vec<Request> {
