@@ -260,3 +260,79 @@ fn killed_during_a_rebalance_nothing_is_lost_or_invented() {
         (reported(&a) == truth_gaps(&[&first, &second])).then_some(())
     });
 }
+
+/// Deletes `topic` and creates it again with `partitions`, as soon as Kafka
+/// lets the name be reused.
+fn recreate_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for r in futures::executor::block_on(admin.delete_topics(&[topic], &opts)).unwrap() {
+        r.expect("topic deleted");
+    }
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    eventually(Duration::from_secs(60), "the name free again", || {
+        let res = futures::executor::block_on(admin.create_topics([&new], &opts)).ok()?;
+        res.into_iter().all(|r| r.is_ok()).then_some(())
+    });
+}
+
+#[test]
+fn a_topic_deleted_and_created_again_is_audited_afresh_and_its_old_gaps_are_kept() {
+    let topic = fresh_topic("recreated");
+    create_topic(&topic, 2);
+    let dir = tempfile::tempdir().unwrap();
+    // The same producers both times: their numbers start over at 1.
+    let phase = |inject: &str, seed: &str, file: &str| {
+        loadgen(
+            &topic,
+            &[
+                "--producers",
+                "2",
+                "--partitions",
+                "2",
+                "--messages",
+                "500",
+                "--inject",
+                inject,
+                "--seed",
+                seed,
+            ],
+            &dir.path().join(file),
+        )
+    };
+    let gw = Gapwatch::start(&topic, "");
+    let first = phase("drop:0:0:100-109", "1", "t1.json");
+    gw.wait_ready(Duration::from_secs(60));
+    eventually(Duration::from_secs(60), "the first topic's gaps", || {
+        (reported(&gw) == truth_gaps(&[&first])).then_some(())
+    });
+    recreate_topic(&topic, 2);
+    let second = phase("drop:1:1:20-24", "2", "t2.json");
+    let archived_prefix = format!("{topic}~");
+    let split = |gaps: Vec<serde_json::Value>| {
+        let (new, old): (Vec<_>, Vec<_>) = gaps
+            .into_iter()
+            .partition(|g| g["topic"].as_str() == Some(topic.as_str()));
+        assert!(
+            old.iter()
+                .all(|g| g["topic"].as_str().unwrap().starts_with(&archived_prefix)),
+            "{old:?}"
+        );
+        (gap_keys(&new), gap_keys(&old))
+    };
+    eventually(
+        Duration::from_secs(90),
+        "the new topic's gaps, and the old ones under the archived name",
+        || {
+            let (new, old) = split(gw.gaps("open,confirmed"));
+            (new == truth_gaps(&[&second]) && old == truth_gaps(&[&first])).then_some(())
+        },
+    );
+    assert!(gw.log_text().contains("deleted and created again"));
+}

@@ -10,6 +10,7 @@ mod events;
 mod flush;
 mod journal;
 mod out_of_range;
+mod recreated;
 mod rewind;
 mod state;
 
@@ -283,6 +284,15 @@ impl Auditor {
             }
         }
         out
+    }
+
+    /// The topics with at least one partition held.
+    pub fn held_topics(&self) -> Vec<Arc<str>> {
+        self.topics
+            .values()
+            .filter(|t| !t.partitions.is_empty())
+            .map(|t| t.name.clone())
+            .collect()
     }
 
     pub fn start_offset(&self) -> StartOffset {

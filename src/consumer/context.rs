@@ -122,7 +122,26 @@ impl AuditContext {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
+        // A topic deleted and created again since gapwatch last held it
+        // starts over; what was known of the old one is archived.
+        let mut names: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let ids = match super::describe_topics(consumer, &names, std::time::Duration::from_secs(5))
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read topic ids; checking again later");
+                HashMap::new()
+            }
+        };
         let mut auditor = self.auditor();
+        for (topic, id) in &ids {
+            if let Err(e) = auditor.check_topic_id(topic, id) {
+                self.set_fatal(format!("cannot check the id of topic {topic}: {e}"));
+                return;
+            }
+        }
         for (topic, partition) in &parts {
             let Some(rule) = self.rule_for(topic) else {
                 continue;

@@ -4,6 +4,7 @@
 //! flush and is advisory.
 
 mod context;
+mod topic_ids;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,9 +14,11 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use std::collections::HashMap;
 
 use rdkafka::consumer::RebalanceProtocol;
+
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
+pub(crate) use topic_ids::describe as describe_topics;
 
 pub use context::{AuditContext, commit, rule_for};
 
@@ -168,6 +171,9 @@ pub fn run(
             if last_refresh.is_none_or(|t| t.elapsed() >= TOPIC_REFRESH) {
                 last_refresh = Some(Instant::now());
                 refresh_subscription(consumer, rules, &mut subscribed)?;
+                if check_topic_ids(consumer, &ctx) {
+                    reassign(consumer, &ctx, &current_positions(&ctx));
+                }
             }
             if store_failing {
                 // RocksDB refuses writes (a full disk): consume nothing more
@@ -238,6 +244,9 @@ pub fn run(
 /// checked against the log's first and end offsets and assigned again where
 /// auditing goes on (the ones in range, where they were).
 fn reposition(consumer: &BaseConsumer<AuditContext>, ctx: &AuditContext) {
+    // A topic deleted and created again has a shorter log too; it is a new
+    // topic, not a truncated one.
+    check_topic_ids(consumer, ctx);
     let positions = ctx.auditor().positions();
     let mut targets: HashMap<(String, i32), i64> = HashMap::new();
     for (topic, partition, next) in positions {
@@ -254,32 +263,69 @@ fn reposition(consumer: &BaseConsumer<AuditContext>, ctx: &AuditContext) {
         };
         targets.insert((topic.to_string(), partition), to);
     }
-    // A stopped partition only fetches again when assigned again.
-    let result = match consumer.rebalance_protocol() {
-        RebalanceProtocol::Cooperative => targets.iter().try_for_each(|((t, p), to)| {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(t, *p, Offset::Offset(*to))?;
-            consumer.incremental_unassign(&tpl)?;
-            consumer.incremental_assign(&tpl)
-        }),
-        _ => consumer.assignment().and_then(|current| {
-            let mut tpl = TopicPartitionList::new();
-            for e in current.elements() {
-                let offset = match targets.get(&(e.topic().to_owned(), e.partition())) {
-                    Some(to) => Offset::Offset(*to),
-                    // Nothing read there yet: start as it would have.
-                    None => ctx.start_offset(),
-                };
-                tpl.add_partition_offset(e.topic(), e.partition(), offset)?;
-            }
-            consumer.assign(&tpl)
-        }),
+    reassign(consumer, ctx, &targets);
+}
+
+/// Compares the Kafka ids of the topics held with the stored ones; the
+/// state of a topic deleted and created again is archived. True when one
+/// was.
+fn check_topic_ids(consumer: &BaseConsumer<AuditContext>, ctx: &AuditContext) -> bool {
+    let topics = ctx.auditor().held_topics();
+    let names: Vec<&str> = topics.iter().map(|t| t.as_ref()).collect();
+    let ids = match topic_ids::describe(consumer, &names, WATERMARK_TIMEOUT) {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read topic ids; checking again later");
+            return false;
+        }
     };
-    if let Err(e) = result {
-        ctx.set_fatal(format!(
-            "cannot resume the partitions after an offset reset: {e}"
-        ));
+    let mut recreated = false;
+    for (topic, id) in ids {
+        match ctx.auditor().check_topic_id(&topic, &id) {
+            Ok(changed) => recreated |= changed,
+            Err(e) => tracing::warn!(topic = %topic, error = %e, "cannot check the topic id"),
+        }
     }
+    recreated
+}
+
+/// Assigns every held partition again: at `targets` where given, else where
+/// a partition never read starts. A stopped partition only fetches again
+/// when assigned again, and a recreated topic must start over.
+fn reassign(
+    consumer: &BaseConsumer<AuditContext>,
+    ctx: &AuditContext,
+    targets: &HashMap<(String, i32), i64>,
+) {
+    let result = consumer.assignment().and_then(|current| {
+        let mut tpl = TopicPartitionList::new();
+        for e in current.elements() {
+            let offset = match targets.get(&(e.topic().to_owned(), e.partition())) {
+                Some(to) => Offset::Offset(*to),
+                None => ctx.start_offset(),
+            };
+            tpl.add_partition_offset(e.topic(), e.partition(), offset)?;
+        }
+        match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => {
+                consumer.incremental_unassign(&tpl)?;
+                consumer.incremental_assign(&tpl)
+            }
+            _ => consumer.assign(&tpl),
+        }
+    });
+    if let Err(e) = result {
+        ctx.set_fatal(format!("cannot assign the partitions again: {e}"));
+    }
+}
+
+/// Every held partition at its current position.
+fn current_positions(ctx: &AuditContext) -> HashMap<(String, i32), i64> {
+    ctx.auditor()
+        .positions()
+        .into_iter()
+        .map(|(t, p, next)| ((t.to_string(), p), next))
+        .collect()
 }
 
 /// Audits one message.

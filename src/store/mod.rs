@@ -4,6 +4,7 @@
 mod incidents;
 pub mod keys;
 mod record;
+mod topics;
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,9 @@ const ALERT_EVENTS: &str = "alert_events";
 const ALERTS: &str = "alerts";
 /// Offset ranges gapwatch could not audit, and why.
 const INCIDENTS: &str = "incidents";
-const FAMILIES: [&str; 7] = [
+/// Each audited topic's Kafka id, to notice it deleted and created again.
+const TOPICS: &str = "topics";
+const FAMILIES: [&str; 8] = [
     STREAMS,
     GAPS,
     HEALED,
@@ -37,6 +40,7 @@ const FAMILIES: [&str; 7] = [
     ALERT_EVENTS,
     ALERTS,
     INCIDENTS,
+    TOPICS,
 ];
 // Indexes into FAMILIES, as batches record them.
 const STREAMS_I: u8 = 0;
@@ -46,6 +50,7 @@ const OFFSETS_I: u8 = 3;
 const ALERT_EVENTS_I: u8 = 4;
 const ALERTS_I: u8 = 5;
 const INCIDENTS_I: u8 = 6;
+const TOPICS_I: u8 = 7;
 
 /// Longest scan one query does before returning a cursor, so a filter that
 /// matches little cannot pin a request on a huge store.
