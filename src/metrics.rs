@@ -304,6 +304,19 @@ impl TopicMetrics {
             missing_confirmed: m.missing.with_label_values(&[topic, "confirmed"]),
             streams: m.streams.with_label_values(&[topic]),
         }
+        .with_zeroed_rare_series(m, topic)
+    }
+
+    /// Series that usually stay at zero exist from the start, so rules and
+    /// dashboards see 0 (and `increase` sees the first event) rather than
+    /// nothing.
+    fn with_zeroed_rare_series(self, m: &Metrics, topic: &str) -> TopicMetrics {
+        m.truncations.with_label_values(&[topic]);
+        m.truncated.with_label_values(&[topic]);
+        for cause in ["expired", "truncated"] {
+            m.unaudited_offsets.with_label_values(&[topic, cause]);
+        }
+        self
     }
 }
 
