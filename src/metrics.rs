@@ -339,7 +339,7 @@ mod tests {
             for metric in family.get_metric() {
                 for label in metric.get_label() {
                     assert!(
-                        ["topic", "partition", "status", "reason"].contains(&label.name()),
+                        ["topic", "partition", "status", "reason", "cause"].contains(&label.name()),
                         "{} has label {}",
                         family.name(),
                         label.name()
