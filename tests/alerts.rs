@@ -85,6 +85,47 @@ fn through_alertmanager(rx: &Receiver, topic: &str, status: &str) -> (BTreeSet<S
     (pushed, from_rule)
 }
 
+/// Writes 2 partitions of stamped traffic with random drops; the gaps it
+/// must produce (never none).
+fn lossy_traffic(
+    topic: &str,
+    dir: &std::path::Path,
+    producers: &str,
+    messages: &str,
+    drop_rate: &str,
+    seed: &str,
+) -> BTreeSet<GapKey> {
+    let truth = loadgen(
+        topic,
+        &[
+            "--producers",
+            producers,
+            "--partitions",
+            "2",
+            "--messages",
+            messages,
+            "--drop-rate",
+            drop_rate,
+            "--seed",
+            seed,
+        ],
+        &dir.join(format!("truth-{seed}.json")),
+    );
+    let want = truth_gaps(&[&truth]);
+    assert!(!want.is_empty());
+    want
+}
+
+/// The ids of the webhook requests the receiver answered with `status`
+/// (0: still unanswered).
+fn hook_ids(rx: &Receiver, status: u16) -> BTreeSet<String> {
+    rx.requests("/hook")
+        .iter()
+        .filter(|r| r.answered == status)
+        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn alert_config(hook: &str, alertmanager_url: Option<&str>, max_age: &str) -> String {
     let mut s = format!(
         "[alert]\ngroup_window = \"300ms\"\nmax_age = \"{max_age}\"\n\
@@ -301,24 +342,7 @@ fn a_crash_before_delivery_and_a_failing_receiver_lose_no_alert() {
     let rx = Receiver::start(0);
     rx.answer_with(503);
     let mut gw = Gapwatch::start(&topic, &alert_config(&rx.url("/hook"), None, "1h"));
-    let truth = loadgen(
-        &topic,
-        &[
-            "--producers",
-            "3",
-            "--partitions",
-            "2",
-            "--messages",
-            "2000",
-            "--drop-rate",
-            "0.002",
-            "--seed",
-            "8",
-        ],
-        &dir.path().join("truth.json"),
-    );
-    let want = truth_gaps(&[&truth]);
-    assert!(!want.is_empty());
+    let want = lossy_traffic(&topic, dir.path(), "3", "2000", "0.002", "8");
     gw.wait_ready(Duration::from_secs(60));
     // Confirmed, grouped and attempted, but the receiver refuses.
     let failed_ids: BTreeSet<String> =
@@ -346,12 +370,7 @@ fn a_crash_before_delivery_and_a_failing_receiver_lose_no_alert() {
         "every gap delivered after the restart",
         || (webhook_gaps(&rx, "gap_confirmed") == want).then_some(()),
     );
-    let delivered_ids: BTreeSet<String> = rx
-        .requests("/hook")
-        .iter()
-        .filter(|r| r.answered == 200)
-        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
-        .collect();
+    let delivered_ids = hook_ids(&rx, 200);
     assert_eq!(
         delivered_ids, failed_ids,
         "delivered after the restart under the same ids"
@@ -573,36 +592,13 @@ fn killed_while_a_delivery_is_in_flight_the_alert_goes_out_again_after_a_restart
     let rx = Receiver::start(0);
     rx.hold(true);
     let mut gw = Gapwatch::start(&topic, &alert_config(&rx.url("/hook"), None, "1h"));
-    let truth = loadgen(
-        &topic,
-        &[
-            "--producers",
-            "2",
-            "--partitions",
-            "2",
-            "--messages",
-            "1000",
-            "--drop-rate",
-            "0.003",
-            "--seed",
-            "21",
-        ],
-        &dir.path().join("truth.json"),
-    );
-    let want = truth_gaps(&[&truth]);
-    assert!(!want.is_empty());
+    let want = lossy_traffic(&topic, dir.path(), "2", "1000", "0.003", "21");
     gw.wait_ready(Duration::from_secs(60));
     // The receiver has a request and has not answered: kill gapwatch now.
-    let in_flight: BTreeSet<String> =
-        eventually(Duration::from_secs(60), "a delivery in flight", || {
-            let ids: BTreeSet<String> = rx
-                .requests("/hook")
-                .iter()
-                .filter(|r| r.answered == 0)
-                .map(|r| r.json()["id"].as_str().unwrap().to_owned())
-                .collect();
-            (!ids.is_empty()).then_some(ids)
-        });
+    let in_flight = eventually(Duration::from_secs(60), "a delivery in flight", || {
+        let ids = hook_ids(&rx, 0);
+        (!ids.is_empty()).then_some(ids)
+    });
     gw.kill();
     rx.hold(false);
     gw.spawn();
@@ -611,12 +607,7 @@ fn killed_while_a_delivery_is_in_flight_the_alert_goes_out_again_after_a_restart
         "every gap delivered after the restart",
         || (webhook_gaps(&rx, "gap_confirmed") == want).then_some(()),
     );
-    let delivered: BTreeSet<String> = rx
-        .requests("/hook")
-        .iter()
-        .filter(|r| r.answered == 200)
-        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
-        .collect();
+    let delivered = hook_ids(&rx, 200);
     assert!(
         in_flight.is_subset(&delivered),
         "what was in flight at the kill went out again under the same id: {in_flight:?} vs {delivered:?}"

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::config::AlertKind;
+use crate::engine::runs;
 use crate::store::{Incident, IncidentCause, StreamRef};
 
 use super::{Auditor, events, load_producer, queue_alert};
@@ -148,16 +149,4 @@ impl Auditor {
         slot.record_dirty = true;
         self.unflushed += 1;
     }
-}
-
-/// Consecutive numbers as maximal inclusive runs.
-fn runs(numbers: &BTreeSet<u64>) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for &n in numbers {
-        match out.last_mut() {
-            Some((_, last)) if *last + 1 == n => *last = n,
-            _ => out.push((n, n)),
-        }
-    }
-    out
 }

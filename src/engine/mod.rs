@@ -29,5 +29,17 @@ pub use codec::DecodeError;
 pub use gap::{Gap, GapStatus, MAX_SEQ, Seq};
 pub use stream::{Observation, StreamState};
 
+/// Sorted, distinct numbers as maximal inclusive runs of consecutive ones.
+pub fn runs(numbers: &std::collections::BTreeSet<Seq>) -> Vec<(Seq, Seq)> {
+    let mut out: Vec<(Seq, Seq)> = Vec::new();
+    for &n in numbers {
+        match out.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod proptests;

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use super::codec;
-use super::{Gap, GapStatus, MAX_SEQ, Observation, Seq, StreamState};
+use super::{Gap, GapStatus, MAX_SEQ, Observation, Seq, StreamState, runs};
 
 // ---- history generator ----------------------------------------------------------------------
 
@@ -660,18 +660,6 @@ proptest! {
         codec::encode(&s, &mut buf);
         prop_assert_eq!(codec::decode(&buf), Ok(s));
     }
-}
-
-/// Consecutive numbers as maximal inclusive runs.
-fn runs(numbers: &BTreeSet<Seq>) -> Vec<(Seq, Seq)> {
-    let mut out: Vec<(Seq, Seq)> = Vec::new();
-    for &n in numbers {
-        match out.last_mut() {
-            Some((_, last)) if *last + 1 == n => *last = n,
-            _ => out.push((n, n)),
-        }
-    }
-    out
 }
 
 proptest! {
