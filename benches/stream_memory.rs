@@ -73,6 +73,13 @@ fn main() {
         };
         a.audit("t", At::new(0, i as i64 + 100), &stamp, 1).unwrap();
     }
+    eprintln!(
+        "sizes: producer entry {} B, producer {} B, epoch {} B, stream state {} B",
+        std::mem::size_of::<Option<gapwatch::audit::producers::Entry>>(),
+        std::mem::size_of::<gapwatch::audit::Producer>(),
+        std::mem::size_of::<gapwatch::audit::Epoch>(),
+        std::mem::size_of::<gapwatch::engine::StreamState>(),
+    );
     let (heap1, rss1) = (LIVE.load(Ordering::Relaxed), rss());
     println!(
         "{{\"streams\": {n}, \"heap_bytes_per_stream\": {:.1}, \"rss_bytes_per_stream\": {:.1}, \"producer_id_bytes\": {}}}",

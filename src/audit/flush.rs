@@ -15,15 +15,13 @@ impl Auditor {
         let mut batch = store.batch();
         for t in self.topics.values() {
             for (partition, slot) in &t.partitions {
-                for key in &slot.dirty {
-                    let Some(p) = slot.producers.get(key) else {
-                        continue;
-                    };
+                for entry in slot.producers.dirty() {
+                    let p = &entry.producer;
                     for e in &p.epochs {
                         let id = StreamRef {
                             topic: &t.name,
                             partition: *partition,
-                            producer: key,
+                            producer: &entry.id,
                             epoch: e.epoch,
                         };
                         store.put_stream(&mut batch, id, &e.to_stored());
@@ -66,12 +64,7 @@ impl Auditor {
             .observe(started.elapsed().as_secs_f64());
         for t in self.topics.values_mut() {
             for slot in t.partitions.values_mut() {
-                for key in slot.dirty.drain(..) {
-                    if let Some(p) = slot.producers.get_mut(&key) {
-                        p.dirty = false;
-                        p.gaps_dirty = false;
-                    }
-                }
+                slot.producers.mark_clean();
                 slot.record_dirty = false;
             }
         }

@@ -5,13 +5,12 @@
 //! missing again.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// One accepted arrival (duplicates change nothing and are not kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub offset: i64,
-    pub producer: Arc<str>,
+    pub producer: super::producers::ProducerId,
     pub epoch: u64,
     pub seq: u64,
 }
@@ -85,7 +84,7 @@ mod tests {
     fn entry(offset: i64, seq: u64) -> Entry {
         Entry {
             offset,
-            producer: Arc::from("p"),
+            producer: "p".into(),
             epoch: 1,
             seq,
         }

@@ -10,6 +10,7 @@ mod events;
 mod flush;
 mod journal;
 mod out_of_range;
+pub mod producers;
 mod recreated;
 mod rewind;
 mod state;
@@ -25,6 +26,7 @@ use crate::extract::{Stamp, Unaudited};
 use crate::metrics::{Metrics, TopicMetrics};
 use crate::store::{Filter, GapListStatus, HealedGap, Store, StoreError, StreamId, StreamRef};
 
+pub use producers::{ProducerId, Producers};
 pub use state::{Epoch, FastMap, Producer, Slot, Topic};
 
 /// The auditor's tunables, from the configuration.
@@ -47,7 +49,7 @@ pub struct Auditor {
     settings: AuditSettings,
     topics: FastMap<Arc<str>, Topic>,
     /// Producers with open gaps, whose confirmation timers must run.
-    ticking: HashSet<(Arc<str>, i32, Arc<str>)>,
+    ticking: HashSet<(Arc<str>, i32, ProducerId)>,
     /// Gaps healed since the last flush, written to the healed index.
     healed: Vec<(StreamId, HealedGap)>,
     unflushed: u64,
@@ -225,11 +227,11 @@ impl Auditor {
             let p = load_producer(&self.store, topic, partition, &producer)?;
             self.streams_in_memory += p.epochs.len() as u64;
             tm.streams.add(p.epochs.len() as i64);
-            let key: Arc<str> = Arc::from(producer.as_str());
             if p.has_open_gaps() {
-                self.ticking.insert((name.clone(), partition, key.clone()));
+                self.ticking
+                    .insert((name.clone(), partition, ProducerId::new(&producer)));
             }
-            slot.producers.insert(key, p);
+            slot.producers.insert(&producer, p);
         }
         self.metrics.assigned_partitions.inc();
         if record.is_none() {
@@ -391,24 +393,17 @@ impl Auditor {
         self.unflushed += 1;
         t.metrics.audited.inc();
 
-        let producer: &mut Producer = match slot.producers.get_mut(stamp.producer.as_ref()) {
-            Some(p) => p,
+        let position = match slot.producers.position(&stamp.producer) {
+            Some(i) => i,
             None => {
                 let p = load_producer(&self.store, topic, partition, &stamp.producer)?;
                 self.streams_in_memory += p.epochs.len() as u64;
                 t.metrics.streams.add(p.epochs.len() as i64);
-                slot.producers
-                    .entry(Arc::from(stamp.producer.as_ref()))
-                    .or_insert(p)
+                slot.producers.insert(&stamp.producer, p)
             }
         };
-        producer.touched_ms = now_ms;
-        let key_for = |slot_producers: &FastMap<Arc<str>, Producer>| {
-            slot_producers
-                .get_key_value(stamp.producer.as_ref())
-                .map(|(k, _)| k.clone())
-                .expect("producer present")
-        };
+        let entry = slot.producers.at_mut(position);
+        let (key, producer) = (&entry.id, &mut entry.producer);
 
         let observation = match producer.epoch_mut(stamp.epoch) {
             Some(e) => {
@@ -446,8 +441,6 @@ impl Auditor {
             }
         };
 
-        let newly_dirty = !producer.dirty;
-        producer.dirty = true;
         let accepted = observation != Observation::Duplicate;
         match observation {
             Observation::InOrder => {}
@@ -478,7 +471,7 @@ impl Auditor {
                     now_ms,
                 );
                 self.ticking
-                    .insert((t.name.clone(), partition, key_for(&slot.producers)));
+                    .insert((t.name.clone(), partition, key.clone()));
             }
             Observation::Late { was, healed, .. } => {
                 producer.gaps_dirty = true;
@@ -529,23 +522,18 @@ impl Auditor {
                 }
             }
         }
-        if newly_dirty || accepted {
-            let key = key_for(&slot.producers);
-            if accepted {
-                slot.journal.record(
-                    self.settings.truncation_window,
-                    journal::Entry {
-                        offset,
-                        producer: key.clone(),
-                        epoch: stamp.epoch,
-                        seq: stamp.seq,
-                    },
-                );
-            }
-            if newly_dirty {
-                slot.dirty.push(key);
-            }
+        if accepted {
+            slot.journal.record(
+                self.settings.truncation_window,
+                journal::Entry {
+                    offset,
+                    producer: key.clone(),
+                    epoch: stamp.epoch,
+                    seq: stamp.seq,
+                },
+            );
         }
+        slot.producers.mark_dirty(position);
         Ok(())
     }
 
@@ -572,10 +560,11 @@ impl Auditor {
                 done.push(key.clone());
                 continue;
             };
-            let Some(p) = slot.producers.get_mut(producer.as_ref()) else {
+            let Some(position) = slot.producers.position(producer) else {
                 done.push(key.clone());
                 continue;
             };
+            let p = &mut slot.producers.at_mut(position).producer;
             let mut confirmed_any = false;
             for e in p.epochs.iter_mut() {
                 self.confirm_buf.clear();
@@ -609,15 +598,13 @@ impl Auditor {
                     }
                 }
             }
+            let open = p.has_open_gaps();
             if confirmed_any {
                 self.unflushed += 1;
                 p.gaps_dirty = true;
-                if !p.dirty {
-                    p.dirty = true;
-                    slot.dirty.push(producer.clone());
-                }
+                slot.producers.mark_dirty(position);
             }
-            if !p.has_open_gaps() {
+            if !open {
                 done.push(key.clone());
             }
         }
@@ -695,7 +682,7 @@ impl Auditor {
                 .flat_map(|t| t.partitions.values())
                 .flat_map(|s| s.producers.values())
                 .filter(|p| !p.dirty && !p.has_open_gaps())
-                .map(|p| p.touched_ms)
+                .map(Producer::touched_ms)
                 .collect();
             // Evict the `over` least recently touched: keep what was
             // touched at or after the over-th smallest touch time.
@@ -710,7 +697,7 @@ impl Auditor {
         for t in self.topics.values_mut() {
             for slot in t.partitions.values_mut() {
                 slot.producers.retain(|_, p| {
-                    let keep = p.dirty || p.touched_ms >= cutoff || p.has_open_gaps();
+                    let keep = p.touched_ms() >= cutoff || p.has_open_gaps();
                     if !keep {
                         self.streams_in_memory -= p.epochs.len() as u64;
                         t.metrics.streams.sub(p.epochs.len() as i64);

@@ -6,13 +6,12 @@
 //! as an open gap, and the partition is audited again from the cut.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use crate::config::AlertKind;
 use crate::engine::runs;
 use crate::store::{Incident, IncidentCause, StreamRef};
 
-use super::{Auditor, events, load_producer, queue_alert};
+use super::{Auditor, ProducerId, events, load_producer, queue_alert};
 
 impl Auditor {
     /// Kafka's log of `topic`/`partition` no longer holds what gapwatch
@@ -31,7 +30,7 @@ impl Auditor {
         let cut = slot.journal.cut(at, audited_to);
 
         // The numbers each stream lost, as sorted sets.
-        let mut lost: BTreeMap<(Arc<str>, u64), BTreeSet<u64>> = BTreeMap::new();
+        let mut lost: BTreeMap<(ProducerId, u64), BTreeSet<u64>> = BTreeMap::new();
         for e in &cut.entries {
             lost.entry((e.producer.clone(), e.epoch))
                 .or_default()
@@ -39,22 +38,23 @@ impl Auditor {
         }
         let mut reopened = 0u64;
         for ((producer, epoch), seqs) in lost {
-            if !slot.producers.contains_key(producer.as_ref()) {
+            let position = match slot.producers.position(&producer) {
+                Some(i) => i,
                 // Evicted since: its state is in RocksDB.
-                match load_producer(&self.store, topic, partition, &producer) {
+                None => match load_producer(&self.store, topic, partition, &producer) {
                     Ok(p) => {
                         self.streams_in_memory += p.epochs.len() as u64;
                         t.metrics.streams.add(p.epochs.len() as i64);
-                        slot.producers.insert(producer.clone(), p);
+                        slot.producers.insert(&producer, p)
                     }
                     Err(e) => {
                         tracing::error!(topic, partition, producer = %producer, error = %e,
                             "cannot load a stream to undo a truncated log; its lost messages are not reported");
                         continue;
                     }
-                }
-            }
-            let p = slot.producers.get_mut(producer.as_ref()).expect("loaded");
+                },
+            };
+            let p = &mut slot.producers.at_mut(position).producer;
             let Some(e) = p.epoch_mut(epoch) else {
                 continue;
             };
@@ -65,11 +65,8 @@ impl Auditor {
             if gaps.is_empty() {
                 continue;
             }
-            if !p.dirty {
-                p.dirty = true;
-                slot.dirty.push(producer.clone());
-            }
             p.gaps_dirty = true;
+            slot.producers.mark_dirty(position);
             for gap in &gaps {
                 reopened += gap.count();
                 t.metrics.gaps_detected.inc();

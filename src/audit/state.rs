@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
+use super::producers::Producers;
 use crate::engine::StreamState;
 use crate::metrics::TopicMetrics;
 use crate::store::{PartitionRecord, StoredStream};
@@ -57,10 +58,19 @@ pub struct Producer {
     pub dirty: bool,
     /// Its gaps changed since the last flush (the gap index is rewritten).
     pub gaps_dirty: bool,
-    pub touched_ms: u64,
 }
 
 impl Producer {
+    /// When a message of this producer was last seen (the latest of its
+    /// epochs), for eviction.
+    pub fn touched_ms(&self) -> u64 {
+        self.epochs
+            .iter()
+            .map(|e| e.state.last_seen_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn max_epoch(&self) -> Option<u64> {
         self.epochs.last().map(|e| e.epoch)
     }
@@ -87,9 +97,7 @@ pub struct Slot {
     /// What is durable after the next flush; `None` until the first message.
     pub record: Option<PartitionRecord>,
     pub record_dirty: bool,
-    pub producers: FastMap<Arc<str>, Producer>,
-    /// Producers changed since the last flush.
-    pub dirty: Vec<Arc<str>>,
+    pub producers: Producers,
     /// Kafka timestamp (ms) of the last message seen.
     pub last_timestamp_ms: Option<i64>,
     /// Recent arrivals, to undo a truncated log.

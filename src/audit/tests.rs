@@ -305,8 +305,8 @@ fn memory_cap_evicts_the_least_recently_used() {
     let t = a.topics.get("t").unwrap();
     let mut kept: Vec<&str> = t.partitions[&0]
         .producers
-        .keys()
-        .map(|k| k.as_ref())
+        .iter()
+        .map(|e| e.id.as_str())
         .collect();
     kept.sort();
     assert_eq!(kept, vec!["c", "d"]);

@@ -110,7 +110,7 @@ pub fn decode(bytes: &[u8]) -> Result<StreamState, DecodeError> {
         seen: r.u64()?,
         duplicates: r.u64()?,
         late: r.u64()?,
-        gaps: Vec::new(),
+        gaps: thin_vec::ThinVec::new(),
     };
     let claimed = r.u64()?;
     let remaining = r.bytes.len();
@@ -371,7 +371,7 @@ mod tests {
         assert!(len <= 24, "{len} bytes");
         let with_gaps = sample();
         let without_gaps = StreamState {
-            gaps: Vec::new(),
+            gaps: thin_vec::ThinVec::new(),
             ..with_gaps.clone()
         };
         let per_gap =

@@ -628,7 +628,7 @@ fn arb_state() -> impl Strategy<Value = StreamState> {
                     seen,
                     duplicates,
                     late,
-                    gaps,
+                    gaps: gaps.into(),
                 }
             },
         )

@@ -1,5 +1,7 @@
 //! The per-stream state machine: classifies each arriving sequence number.
 
+use thin_vec::ThinVec;
+
 use super::gap::{Gap, GapStatus, MAX_SEQ, Seq};
 
 /// Audit state of one stream (topic, partition, producer id, epoch).
@@ -7,7 +9,8 @@ use super::gap::{Gap, GapStatus, MAX_SEQ, Seq};
 /// Invariants kept by [`StreamState::start`] and [`StreamState::observe`]: `gaps` is sorted by
 /// `first`, its pieces are disjoint (and in fact never adjacent: a seen number separates any two),
 /// and every missing number is below `next` (only [`StreamState::forget`] may leave two pieces
-/// adjacent). With no gaps, `gaps` is an unallocated empty `Vec`.
+/// adjacent). With no gaps, `gaps` is an unallocated empty `ThinVec` (one pointer wide: most
+/// streams never have a gap, and a state is held in memory per stream).
 ///
 /// `Default` is a zeroed placeholder (`next == 0`), not a started stream; use
 /// [`StreamState::start`] for the first message.
@@ -26,7 +29,7 @@ pub struct StreamState {
     /// Late arrivals: messages that filled (part of) a gap.
     pub late: u64,
     /// Missing ranges, sorted by `first`, disjoint, all below `next`.
-    pub gaps: Vec<Gap>,
+    pub gaps: ThinVec<Gap>,
 }
 
 /// How one arrival was classified by [`StreamState::observe`].
