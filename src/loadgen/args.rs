@@ -66,9 +66,14 @@ pub struct LoadgenArgs {
     /// Replication factor used by --create-topic.
     #[arg(long, default_value_t = 1)]
     pub replication_factor: i32,
-    /// Number of producers; each writes its own stream to every partition.
+    /// Number of producers; each writes its own stream to every partition
+    /// (or to one, with --one-partition-each).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub producers: u32,
+    /// Each producer writes to one partition only (producer i to partition
+    /// i mod --partitions): as many streams as producers.
+    #[arg(long)]
+    pub one_partition_each: bool,
     /// Number of partitions written to (0..N-1); the topic must have at least this many.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=100_000))]
     pub partitions: i32,
@@ -205,6 +210,21 @@ impl LoadgenArgs {
         }
     }
 
+    /// The (producer, partition) streams written, in plan order.
+    pub fn streams(&self) -> impl Iterator<Item = (u32, i32)> + '_ {
+        let partitions = self.partitions;
+        let one_each = self.one_partition_each;
+        (0..self.producers).flat_map(move |p| {
+            let (from, to) = if one_each {
+                let q = (p % partitions as u32) as i32;
+                (q, q + 1)
+            } else {
+                (0, partitions)
+            };
+            (from..to).map(move |q| (p, q))
+        })
+    }
+
     /// Checks what clap cannot: sums, sizes and references between options.
     pub fn validate(&self) -> Result<(), String> {
         let r = self.rates();
@@ -212,7 +232,7 @@ impl LoadgenArgs {
         if total > 1.0 {
             return Err(format!("the fault rates add up to {total}, more than 1"));
         }
-        let streams = u64::from(self.producers) * self.partitions as u64;
+        let streams = self.streams().count() as u64;
         if streams >= 1 << 24 {
             return Err(format!(
                 "{streams} producer×partition streams is more than loadgen supports (16,777,215)"
@@ -225,6 +245,20 @@ impl LoadgenArgs {
             self.restart_rate > 0.0 || self.inject.iter().any(|i| i.kind == FaultKind::Restart);
         if self.record_acks && restarts {
             return Err("--record-acks cannot be combined with producer restarts".to_owned());
+        }
+        if self.one_partition_each
+            && let Some(i) = self.inject.iter().find(|i| {
+                i.producer < self.producers && i.producer as i32 % self.partitions != i.partition
+            })
+        {
+            return Err(format!(
+                "--inject {}:{}:{}: with --one-partition-each producer {} writes only to partition {}",
+                i.kind.name(),
+                i.producer,
+                i.partition,
+                i.producer,
+                i.producer as i32 % self.partitions
+            ));
         }
         for i in &self.inject {
             if i.producer >= self.producers || i.partition >= self.partitions {

@@ -70,8 +70,8 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Summary> {
     ensure_topic(&producer, args)?;
 
     let explicit = args.explicit_faults();
-    let mut plans: Vec<StreamPlan> = (0..args.producers)
-        .flat_map(|p| (0..args.partitions).map(move |q| (p, q)))
+    let mut plans: Vec<StreamPlan> = args
+        .streams()
         .map(|(p, q)| {
             StreamPlan::new(
                 &args.topic,
@@ -121,6 +121,7 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Summary> {
     let failed = tracker.failed.load(Ordering::Relaxed);
     let unreported = producer.in_flight_count();
     let acks = tracker.take_acks(plans.len());
+    let producer_of: Vec<u32> = plans.iter().map(|p| p.producer_index).collect();
     let mut truth = build_truth(args, plans, sent, acked);
     if let Some(acks) = acks {
         // Without restarts every plan has exactly one stream, in plan order.
@@ -139,11 +140,7 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<Summary> {
             humantime::format_duration(args.flush_timeout)
         );
         for (plan, seq, partition, err) in tracker.failures() {
-            let producer = format!(
-                "{}-{}",
-                args.producer_prefix,
-                plan as u64 / args.partitions as u64
-            );
+            let producer = format!("{}-{}", args.producer_prefix, producer_of[plan]);
             let what = if seq == 0 {
                 "malformed message".to_owned()
             } else {
