@@ -79,6 +79,12 @@ pub struct Stamp<'a> {
 /// Looks up a message header's value by name (the first one wins).
 pub trait HeaderLookup {
     fn header(&self, name: &str) -> Option<&[u8]>;
+
+    /// The values of several headers, as [`HeaderLookup::header`] finds
+    /// each (implementations may look in one pass).
+    fn headers<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
+        names.map(|name| self.header(name))
+    }
 }
 
 impl HeaderLookup for [(&str, &[u8])] {
@@ -91,6 +97,27 @@ impl HeaderLookup for rdkafka::message::BorrowedHeaders {
     fn header(&self, name: &str) -> Option<&[u8]> {
         use rdkafka::message::Headers;
         self.iter().find(|h| h.key == name).and_then(|h| h.value)
+    }
+
+    /// One pass over the message's headers (each read from librdkafka once).
+    fn headers<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
+        use rdkafka::message::Headers;
+        let mut values = [None; N];
+        let mut found = [false; N];
+        let mut left = N;
+        for h in self.iter() {
+            for (i, name) in names.iter().enumerate() {
+                if !found[i] && h.key == *name {
+                    found[i] = true;
+                    values[i] = h.value;
+                    left -= 1;
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        values
     }
 }
 
@@ -121,15 +148,9 @@ pub fn extract<'a, H: HeaderLookup + ?Sized>(
             sequence,
             epoch,
         } => {
-            let p = msg
-                .headers
-                .header(producer)
-                .ok_or(Unaudited::MissingProducer)?;
-            let s = msg
-                .headers
-                .header(sequence)
-                .ok_or(Unaudited::MissingSequence)?;
-            let e = msg.headers.header(epoch);
+            let [p, s, e] = msg.headers.headers([producer, sequence, epoch]);
+            let p = p.ok_or(Unaudited::MissingProducer)?;
+            let s = s.ok_or(Unaudited::MissingSequence)?;
             stamp(Cow::Borrowed(producer_str(p)?), s, e)
         }
         Source::Key(re) => {
