@@ -2,7 +2,7 @@
 //! a whole topic from the beginning and touches each message's headers,
 //! doing nothing else. Prints one JSON line of figures.
 //!
-//! usage: bare_consumer BOOTSTRAP TOPIC
+//! usage: bare_consumer BOOTSTRAP TOPIC [KEY=VALUE...]   (librdkafka options)
 
 use std::time::{Duration, Instant};
 
@@ -36,15 +36,22 @@ fn peak_rss_bytes() -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(bootstrap), Some(topic)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: bare_consumer BOOTSTRAP TOPIC");
+        eprintln!("usage: bare_consumer BOOTSTRAP TOPIC [KEY=VALUE...]");
         std::process::exit(2);
     };
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "gapwatch-bench-bare")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+        .set("enable.auto.commit", "false");
+    for option in &args[3..] {
+        let Some((key, value)) = option.split_once('=') else {
+            eprintln!("bare_consumer: '{option}' is not KEY=VALUE");
+            std::process::exit(2);
+        };
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().expect("consumer");
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
