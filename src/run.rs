@@ -36,6 +36,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut auditor =
         Auditor::new(store.clone(), metrics.clone(), settings).with_alerts(config.alert.wanted());
     auditor.init_gauges()?;
+    auditor
+        .write_in_background()
+        .map_err(|e| anyhow::anyhow!("cannot start the state writer thread: {e}"))?;
     metrics.state_healthy.set(1);
     let auditor = Arc::new(Mutex::new(auditor));
     let rules = Arc::new(config.audit.clone());

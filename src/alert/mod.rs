@@ -140,7 +140,7 @@ impl Alerter {
             }
         }
         if !batch.is_empty() {
-            self.store.write(batch)?;
+            self.store.write(&batch)?;
         }
         self.set_pending_gauge();
         Ok(created)
@@ -313,7 +313,7 @@ impl Alerter {
             &d.id,
             &serde_json::to_vec(&d).expect("serializable"),
         );
-        if let Err(e) = self.store.write(batch) {
+        if let Err(e) = self.store.write(&batch) {
             tracing::warn!(error = %e, "cannot record a delivery attempt");
         }
         next
@@ -426,7 +426,7 @@ pub fn requeue(
             id,
             &serde_json::to_vec(&d).expect("serializable"),
         );
-        store.write(batch)?;
+        store.write(&batch)?;
         metrics.alerts.with_label_values(&["dead"]).dec();
     }
     Ok(Some(d))

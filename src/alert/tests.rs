@@ -52,7 +52,7 @@ fn put_events(store: &Store, events: &[AlertEvent]) {
     for e in events {
         store.put_alert_event(&mut b, &event_key(e.at_ms), &serde_json::to_vec(e).unwrap());
     }
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn a_storm_is_grouped_per_topic_and_partition_with_a_cap() {
     let mut b = store.batch();
     let (quiet, _) = list(&store, &[DeliveryStatus::Pending], 10, None).unwrap();
     store.delete_alert(&mut b, &quiet[0].id);
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     a.pending.clear();
     // 10,000 gaps confirmed within a second over 4 partitions: full groups
     // go out at once, without waiting for the window.
@@ -169,7 +169,7 @@ fn a_dead_notification_can_be_requeued_once_and_unknown_ids_are_none() {
     };
     let mut b = store.batch();
     store.put_alert(&mut b, "x1", &serde_json::to_vec(&d).unwrap());
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     metrics.alerts.with_label_values(&["dead"]).set(1);
     let r = requeue(&store, &metrics, "x1", 5_000).unwrap().unwrap();
     assert_eq!(r.status, DeliveryStatus::Pending);

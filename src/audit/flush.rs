@@ -9,7 +9,14 @@ impl Auditor {
     /// Writes every changed stream, its gaps, the healed gaps and each
     /// partition's next offset in one RocksDB batch. On failure nothing is
     /// marked clean, so the next flush writes it all again.
+    ///
+    /// With a background writer ([`Auditor::write_in_background`]) the batch
+    /// is handed to it and this returns at once; it fails while the writer's
+    /// batch is refused.
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(e) = self.writer.as_ref().and_then(|w| w.failing()) {
+            return Err(e);
+        }
         let started = Instant::now();
         let store = &self.store;
         let mut batch = store.batch();
@@ -52,16 +59,21 @@ impl Auditor {
             self.last_flush = Instant::now();
             return Ok(());
         }
-        if let Err(e) = store.write(batch) {
-            self.metrics.flush_errors.inc();
-            self.metrics.state_healthy.set(0);
-            return Err(e);
+        match &self.writer {
+            Some(w) => w.submit(batch, self.positions())?,
+            None => {
+                if let Err(e) = store.write(&batch) {
+                    self.metrics.flush_errors.inc();
+                    self.metrics.state_healthy.set(0);
+                    return Err(e);
+                }
+                self.metrics.state_healthy.set(1);
+                self.metrics.flushes.inc();
+                self.metrics
+                    .flush_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
         }
-        self.metrics.state_healthy.set(1);
-        self.metrics.flushes.inc();
-        self.metrics
-            .flush_seconds
-            .observe(started.elapsed().as_secs_f64());
         for t in self.topics.values_mut() {
             for slot in t.partitions.values_mut() {
                 slot.producers.mark_clean();

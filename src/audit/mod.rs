@@ -14,6 +14,7 @@ pub mod producers;
 mod recreated;
 mod rewind;
 mod state;
+mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -65,7 +66,14 @@ pub struct Auditor {
     last_sweep: Instant,
     /// Incidents since the last flush, written with it.
     incidents: Vec<crate::store::Incident>,
+    /// Writes flushed batches on a thread of its own, when started.
+    writer: Option<writer::Writer>,
+    last_evict: Instant,
 }
+
+/// Eviction waits for the background writer when it has not found it idle
+/// for this long.
+const EVICT_AT_LEAST_EVERY: Duration = Duration::from_secs(2);
 
 /// How often the retention sweep runs, and how many stored streams it
 /// visits each time: bounded work, however large the store.
@@ -132,6 +140,8 @@ impl Auditor {
             sweep_cursor: None,
             last_sweep: Instant::now(),
             incidents: Vec::new(),
+            writer: None,
+            last_evict: Instant::now(),
         }
     }
 
@@ -188,6 +198,10 @@ impl Auditor {
         partition: i32,
         rule: usize,
     ) -> Result<StartAt, StoreError> {
+        // What was flushed of this partition before (held here earlier) is
+        // read back below. While RocksDB refuses writes, what it has is read:
+        // its offsets and state agree, and the refused batch lands later.
+        self.settle();
         let record = self.store.partition(topic, partition)?;
         let metrics = &self.metrics;
         let t = self
@@ -299,6 +313,47 @@ impl Auditor {
 
     pub fn start_offset(&self) -> StartOffset {
         self.settings.start_offset
+    }
+
+    /// From now on, flushed batches are written by a thread of their own
+    /// (see `writer.rs`), so the consumer reads on while RocksDB syncs.
+    pub fn write_in_background(&mut self) -> std::io::Result<()> {
+        self.writer = Some(writer::Writer::start(
+            self.store.clone(),
+            self.metrics.clone(),
+        )?);
+        Ok(())
+    }
+
+    /// Waits until everything flushed is durable: true, or false while
+    /// RocksDB refuses it (the writer keeps trying).
+    pub fn settle(&self) -> bool {
+        self.writer.as_ref().is_none_or(writer::Writer::wait_idle)
+    }
+
+    /// Flushes and waits until it is durable.
+    pub fn flush_durably(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        match self.writer.as_ref() {
+            Some(w) if !w.wait_idle() => Err(w.failing().unwrap_or(StoreError::Write {
+                dir: self.store.dir().to_owned(),
+                reason: "the state writer failed".to_owned(),
+            })),
+            _ => Ok(()),
+        }
+    }
+
+    /// The held partitions' next offsets as far as they are durable, for the
+    /// advisory Kafka commit.
+    pub fn durable_positions(&self) -> Vec<(Arc<str>, i32, i64)> {
+        let Some(w) = &self.writer else {
+            return self.positions();
+        };
+        let held = self.positions();
+        w.durable_positions()
+            .into_iter()
+            .filter(|(t, p, _)| held.iter().any(|(ht, hp, _)| ht == t && hp == p))
+            .collect()
     }
 
     pub fn rule_of(&self, topic: &str) -> Option<usize> {
@@ -621,6 +676,19 @@ impl Auditor {
                 }
             }
         }
+        // Streams leave memory, and retention deletes stored ones, only when
+        // everything flushed is durable: a stream loaded again, or judged by
+        // what is stored, must not miss a batch still being written.
+        // A batch is usually being written for a small part of the time:
+        // wait for one only when eviction has not run for a while.
+        let idle = self.writer.as_ref().is_none_or(writer::Writer::is_idle);
+        if !idle && self.last_evict.elapsed() < EVICT_AT_LEAST_EVERY {
+            return;
+        }
+        if !self.settle() {
+            return;
+        }
+        self.last_evict = Instant::now();
         self.evict(now_ms);
         if self.last_sweep.elapsed() >= SWEEP_EVERY {
             self.last_sweep = Instant::now();

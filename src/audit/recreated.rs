@@ -26,7 +26,7 @@ impl Auditor {
 
     fn recreated(&mut self, topic: &str, old_id: &str, new_id: &str) -> Result<(), StoreError> {
         // What was observed of the old topic is kept with it.
-        self.flush()?;
+        self.flush_durably()?;
         if let Some(t) = self.topics.get_mut(topic) {
             let n: u64 = t
                 .partitions

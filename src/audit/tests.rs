@@ -464,3 +464,47 @@ fn a_stretch_expired_before_audit_is_an_incident_and_streams_across_it_rebaselin
         7
     );
 }
+
+#[test]
+fn with_a_background_writer_flushed_state_is_durable_once_settled_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut a = open(dir.path());
+        a.write_in_background().unwrap();
+        a.assign("t", 0, 0).unwrap();
+        // Many small batches back to back: each lands, in order.
+        for i in 0..50u64 {
+            feed(&mut a, 0, i as i64, &[("p", 2 * i + 1, 0)], 1_000);
+            a.flush().unwrap();
+        }
+        assert!(a.settle());
+        assert_eq!(a.durable_positions(), vec![(Arc::from("t"), 0, 50)]);
+        assert_eq!(gaps(&a).len(), 49, "one gap per skipped number");
+        // Dropping the auditor writes what was handed over.
+        feed(&mut a, 0, 50, &[("p", 102, 0)], 1_000);
+        a.flush().unwrap();
+    }
+    let mut a = open(dir.path());
+    assert_eq!(a.assign("t", 0, 0).unwrap(), StartAt::Offset(51));
+    assert_eq!(a.store.partition("t", 0).unwrap().unwrap().next_offset, 51);
+}
+
+#[test]
+fn with_a_background_writer_evicted_streams_come_back_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open(dir.path());
+    a.write_in_background().unwrap();
+    a.settings.idle_after = Duration::from_millis(1);
+    a.assign("t", 0, 0).unwrap();
+    feed(&mut a, 0, 0, &[("p", 1, 0), ("q", 1, 0)], 1_000);
+    a.flush().unwrap();
+    // Once the batch is durable, idle streams go (they are in RocksDB) ...
+    assert!(a.settle());
+    a.tick(10_000);
+    assert_eq!(a.streams_in_memory(), 0);
+    // ... and come back from there as they were.
+    feed(&mut a, 0, 2, &[("p", 2, 0)], 11_000);
+    assert_eq!(a.streams_in_memory(), 1);
+    a.flush_durably().unwrap();
+    assert!(gaps(&a).is_empty(), "{:?}", gaps(&a));
+}

@@ -178,7 +178,7 @@ impl AuditContext {
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let mut auditor = self.auditor();
-        if let Err(e) = auditor.flush() {
+        if let Err(e) = auditor.flush_durably() {
             // What was not written is read again from the stored offsets by
             // whoever takes the partition next: nothing is lost.
             tracing::warn!(error = %e, "state not flushed before the partitions were revoked");
@@ -207,7 +207,7 @@ impl AuditContext {
 /// offsets that count are the ones stored with the state.
 pub fn commit(consumer: &BaseConsumer<AuditContext>, auditor: &Auditor, mode: CommitMode) {
     let mut tpl = TopicPartitionList::new();
-    for (topic, partition, next) in auditor.positions() {
+    for (topic, partition, next) in auditor.durable_positions() {
         let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
     }
     if tpl.count() > 0

@@ -257,7 +257,7 @@ pub fn run(
     }
     let mut auditor = ctx.auditor();
     auditor
-        .flush()
+        .flush_durably()
         .map_err(|e| ConsumerError::Fatal(format!("final flush failed: {e}")))?;
     commit(consumer, &auditor, CommitMode::Sync);
     Ok(())

@@ -109,7 +109,7 @@ mod tests {
                 },
             );
         }
-        store.write(b).unwrap();
+        store.write(&b).unwrap();
         let all = store.incidents(Some("t"), None).unwrap();
         assert_eq!(all.len(), 3);
         let p0: Vec<i64> = store

@@ -205,7 +205,7 @@ impl Store {
     }
 
     /// Writes a batch atomically (and durably, unless sync is off).
-    pub fn write(&self, batch: StateBatch) -> Result<()> {
+    pub fn write(&self, batch: &StateBatch) -> Result<()> {
         let result = match self.db.read().as_ref() {
             None => Err("the state store is closed after a failed write".to_owned()),
             Some(db) => {
@@ -459,7 +459,7 @@ impl Store {
             Ok(n < max)
         })?;
         if !batch.is_empty() {
-            self.write(batch)?;
+            self.write(&batch)?;
         }
         Ok(n)
     }
@@ -493,7 +493,7 @@ impl Store {
             Ok(true)
         })?;
         if deleted > 0 {
-            self.write(batch)?;
+            self.write(&batch)?;
         }
         Ok((deleted, next))
     }

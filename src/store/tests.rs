@@ -52,7 +52,7 @@ fn a_batch_lands_whole_and_survives_reopen() {
                 resumed_at: -1,
             },
         );
-        store.write(b).unwrap();
+        store.write(&b).unwrap();
     }
     let store = Store::open(dir.path(), true).unwrap();
     assert_eq!(store.stream(id("t", 0, "p", 1)).unwrap(), Some(stored(10)));
@@ -90,7 +90,7 @@ fn put_gaps_replaces_a_streams_gaps() {
     let mut b = store.batch();
     store.put_gaps(&mut b, s, &[gap(3, 7, GapStatus::Open)]);
     store.put_gaps(&mut b, id("t", 0, "p", 2), &[gap(1, 1, GapStatus::Open)]);
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     let mut b = store.batch();
     store.put_gaps(
         &mut b,
@@ -100,7 +100,7 @@ fn put_gaps_replaces_a_streams_gaps() {
             gap(6, 7, GapStatus::Confirmed),
         ],
     );
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     let all = [GapListStatus::Open, GapListStatus::Confirmed];
     let page = store
         .gaps(&Filter::default(), &all, None, 100, None)
@@ -139,7 +139,7 @@ fn gap_listing_filters_and_pages_through_live_then_healed() {
             },
         );
     }
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     let every = [
         GapListStatus::Open,
         GapListStatus::Confirmed,
@@ -205,7 +205,7 @@ fn producer_streams_returns_every_epoch_of_one_producer_only() {
     }
     store.put_stream(&mut b, id("t", 0, "pp", 1), &stored(5));
     store.put_stream(&mut b, id("t", 1, "p", 1), &stored(5));
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     let got: Vec<u64> = store
         .producer_streams("t", 0, "p")
         .unwrap()
@@ -236,10 +236,10 @@ fn delete_partition_forgets_only_that_partition() {
             },
         );
     }
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     let mut b = store.batch();
     store.delete_partition(&mut b, "t", 0);
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     assert!(store.stream(id("t", 0, "p", 1)).unwrap().is_none());
     assert!(store.partition("t", 0).unwrap().is_none());
     assert!(store.stream(id("t", 1, "p", 1)).unwrap().is_some());
@@ -271,7 +271,7 @@ fn sweeping_removes_only_old_streams_without_gaps() {
     store.put_stream(&mut b, id("t", 0, "old", 1), &old);
     store.put_stream(&mut b, id("t", 0, "recent", 1), &recent);
     store.put_stream(&mut b, id("t", 0, "gappy", 1), &gappy);
-    store.write(b).unwrap();
+    store.write(&b).unwrap();
     let mut cursor: Option<Vec<u8>> = None;
     let mut total = 0;
     loop {

@@ -20,7 +20,7 @@ impl Store {
     pub fn put_topic_id(&self, topic: &str, id: &str) -> Result<()> {
         let mut b = self.batch();
         b.put(TOPICS_I, topic.as_bytes(), id.as_bytes());
-        self.write(b)
+        self.write(&b)
     }
 
     /// Moves every stored record of `topic` (streams, gaps, healed gaps,
@@ -57,7 +57,7 @@ impl Store {
             })?;
         }
         b.put(TOPICS_I, topic.as_bytes(), new_id.as_bytes());
-        self.write(b)?;
+        self.write(&b)?;
         Ok(moved)
     }
 }
@@ -93,7 +93,7 @@ mod tests {
             store.put_gaps(&mut b, id, &state.gaps);
             store.put_partition(&mut b, topic, 0, PartitionRecord::new(11, true));
         }
-        store.write(b).unwrap();
+        store.write(&b).unwrap();
         store.put_topic_id("orders", "old-id").unwrap();
 
         let moved = store
