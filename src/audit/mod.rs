@@ -6,6 +6,7 @@
 //! callbacks that run inside that thread's poll, so it needs no internal
 //! locking; the loop shares it through a mutex only for those callbacks.
 
+mod absent;
 mod events;
 mod flush;
 mod journal;
@@ -216,7 +217,13 @@ impl Auditor {
         t.rule = rule;
         let name = t.name.clone();
         let tm = t.metrics.clone();
+        let new_slot = !t.partitions.contains_key(&partition);
         let slot = t.partitions.entry(partition).or_default();
+        if new_slot {
+            // Nothing stored for it: only producers that leave memory from
+            // now on are in RocksDB.
+            slot.absent = record.is_none().then(absent::Absent::default);
+        }
         slot.record = record;
         // Streams with gaps come into memory now so their timers run.
         let filter = Filter {
@@ -451,7 +458,16 @@ impl Auditor {
         let position = match slot.producers.position(&stamp.producer) {
             Some(i) => i,
             None => {
-                let p = load_producer(&self.store, topic, partition, &stamp.producer)?;
+                let p = if slot
+                    .absent
+                    .as_ref()
+                    .is_some_and(|a| !a.may_have_left(&stamp.producer))
+                {
+                    // Certainly new: nothing to read back.
+                    Producer::default()
+                } else {
+                    load_producer(&self.store, topic, partition, &stamp.producer)?
+                };
                 self.streams_in_memory += p.epochs.len() as u64;
                 t.metrics.streams.add(p.epochs.len() as i64);
                 slot.producers.insert(&stamp.producer, p)
@@ -764,11 +780,17 @@ impl Auditor {
         }
         for t in self.topics.values_mut() {
             for slot in t.partitions.values_mut() {
-                slot.producers.retain(|_, p| {
+                let Slot {
+                    producers, absent, ..
+                } = slot;
+                producers.retain(|id, p| {
                     let keep = p.touched_ms() >= cutoff || p.has_open_gaps();
                     if !keep {
                         self.streams_in_memory -= p.epochs.len() as u64;
                         t.metrics.streams.sub(p.epochs.len() as i64);
+                        if let Some(a) = absent.as_mut() {
+                            a.left(id);
+                        }
                     }
                     keep
                 });

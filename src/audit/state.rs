@@ -102,6 +102,10 @@ pub struct Slot {
     pub last_timestamp_ms: Option<i64>,
     /// Recent arrivals, to undo a truncated log.
     pub journal: super::journal::Journal,
+    /// For a partition assigned with nothing stored: the producers that
+    /// left memory since, the only ones RocksDB may hold. `None`: any
+    /// producer may be stored.
+    pub absent: Option<super::absent::Absent>,
 }
 
 /// A topic with at least one assigned partition.
