@@ -17,7 +17,7 @@ const HASHES: u32 = 7;
 /// Ids held by the first filter; each further one holds twice as many.
 const FIRST_CAPACITY: usize = 1 << 16;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Absent {
     /// Filters, oldest first; ids go into the last one.
     layers: Vec<Layer>,
@@ -57,15 +57,6 @@ impl Layer {
     fn may_contain(&self, hash: u64) -> bool {
         self.positions(hash)
             .all(|p| self.bits[p / 64] & (1 << (p % 64)) != 0)
-    }
-}
-
-impl Default for Absent {
-    fn default() -> Absent {
-        Absent {
-            layers: Vec::new(),
-            hasher: foldhash::fast::RandomState::default(),
-        }
     }
 }
 
