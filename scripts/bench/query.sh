@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Query latency: p50/p99 of GET /api/v1/gaps and GET /api/v1/messages/...
+# at 500 requests/s (open loop, loopback) while gapwatch ingests a backlog at
+# full speed, with 1,000,000 streams stored.
+#
+#   scripts/bench/query.sh
+#
+# Two topics on a fresh broker (port 29092): one with 1,000,000 streams of
+# one message each (the streams the lookups ask about), one with a backlog
+# of 36 million messages. gapwatch audits both from the start; once the
+# first is audited, benches/query_load.rs sends its requests for 20 s while
+# the backlog is still being read. Writes the table to docs/BENCHMARKS.md.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+# shellcheck source=../lib/deps.sh
+source "$ROOT/scripts/lib/deps.sh"
+ensure_build_deps
+cargo build --release --locked --bin gapwatch --example query_load
+GW="$ROOT/target/release/gapwatch"
+LOAD="$ROOT/target/release/examples/query_load"
+
+STREAMS="${QUERY_STREAMS:-1000000}"
+BACKLOG_STEPS="${QUERY_BACKLOG_STEPS:-3000}" # x 1,000 producers x 12 partitions
+RATE="${QUERY_RATE:-500}"
+SECONDS_UNDER_LOAD="${QUERY_SECONDS:-20}"
+
+export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}"
+export KAFKA_DIR="$ROOT/.kafka/bench"
+export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}"
+export KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseParallelGC -XX:-UsePerfData -Djava.awt.headless=true}"
+"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
+"$ROOT/scripts/kafka.sh" up >/dev/null
+trap '"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true' EXIT
+BOOTSTRAP="$("$ROOT/scripts/kafka.sh" bootstrap)"
+
+stamp="$(date +%s)"
+streams_topic="query-streams-$stamp"
+backlog_topic="query-backlog-$stamp"
+"$GW" loadgen --bootstrap-servers "$BOOTSTRAP" --topic "$streams_topic" --create-topic \
+    --partitions 12 --producers "$STREAMS" --one-partition-each --messages 1 \
+    --payload-size 100 >&2
+"$GW" loadgen --bootstrap-servers "$BOOTSTRAP" --topic "$backlog_topic" --create-topic \
+    --partitions 12 --producers 1000 --messages "$BACKLOG_STEPS" --payload-size 100 \
+    --drop-rate 0.0001 --seed 1 >&2
+python3 "$ROOT/scripts/bench/query.py" "$GW" "$LOAD" "$BOOTSTRAP" "$streams_topic" \
+    "$backlog_topic" "$STREAMS" "$RATE" "$SECONDS_UNDER_LOAD" "$KAFKA_DIR/query" \
+    "$ROOT/docs/BENCHMARKS.md"
