@@ -15,7 +15,8 @@
 #          --quick), gapwatch and the bare consumer once each.
 #
 # Writes the tables to docs/BENCHMARKS.md (between the markers), the sweep's
-# plot to docs/bench-sweep-MODE.png, and prints them.
+# plot to docs/bench-sweep-full.png (target/bench-sweep-quick.png with
+# --quick), and prints them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -163,5 +164,7 @@ fi
 python3 "$ROOT/scripts/bench/report.py" "$results" "$MODE" "$ROOT/docs/BENCHMARKS.md"
 if grep -q '"workload": "sweep"' "$results"; then
     # Debian's python3 has matplotlib (python3-matplotlib).
-    /usr/bin/python3 "$ROOT/scripts/bench/plot.py" "$results" "$ROOT/docs/bench-sweep-$MODE.png"
+    plot="$ROOT/docs/bench-sweep-full.png"
+    [ "$MODE" = full ] || plot="$ROOT/target/bench-sweep-quick.png"
+    /usr/bin/python3 "$ROOT/scripts/bench/plot.py" "$results" "$plot"
 fi
