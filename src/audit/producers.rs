@@ -253,7 +253,7 @@ mod tests {
         for i in 0..100 {
             ps.insert(&format!("p-{i}"), producer(i));
         }
-        ps.retain(|_, p| p.max_epoch().is_some_and(|n| n % 2 == 0));
+        ps.retain(|_, p| p.max_epoch().is_some_and(|n| n.is_multiple_of(2)));
         assert_eq!(ps.len(), 50);
         assert!(ps.get("p-3").is_none());
         assert_eq!(tag(&ps, "p-4"), Some(4));
@@ -297,6 +297,83 @@ mod tests {
         assert!(ps.get("a").unwrap().dirty);
         assert_eq!(ps.dirty().count(), 1);
         assert_eq!(tag(&ps, "a"), Some(5));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u8, u64),
+        MarkDirty(u8),
+        MarkClean,
+        /// Keeps the producers whose tag is not divisible by this.
+        Retain(u64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (any::<u8>(), 1..50u64).prop_map(|(i, t)| Op::Insert(i, t)),
+            2 => any::<u8>().prop_map(Op::MarkDirty),
+            1 => Just(Op::MarkClean),
+            1 => (2..5u64).prop_map(Op::Retain),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The slab and its index answer like a map of id to (tag, dirty),
+        /// whatever the sequence of inserts, evictions and flushes.
+        #[test]
+        fn producers_behave_like_a_map(ops in proptest::collection::vec(op(), 0..300)) {
+            use std::collections::BTreeMap;
+            let mut ps = Producers::default();
+            let mut model: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+            // Ids of both kinds: inline (short) and shared (over 23 bytes).
+            let id = |i: u8| {
+                if i.is_multiple_of(3) {
+                    format!("a-long-producer-id-beyond-inline-{i}")
+                } else {
+                    format!("p{i}")
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Insert(i, t) => {
+                        let pos = ps.insert(&id(i), producer(t));
+                        proptest::prop_assert_eq!(ps.position(&id(i)), Some(pos));
+                        let dirty = model.get(&id(i)).is_some_and(|m| m.1);
+                        model.insert(id(i), (t, dirty));
+                    }
+                    Op::MarkDirty(i) => {
+                        if let Some(pos) = ps.position(&id(i)) {
+                            ps.mark_dirty(pos);
+                            model.get_mut(&id(i)).unwrap().1 = true;
+                        } else {
+                            proptest::prop_assert!(!model.contains_key(&id(i)));
+                        }
+                    }
+                    Op::MarkClean => {
+                        ps.mark_clean();
+                        model.values_mut().for_each(|m| m.1 = false);
+                    }
+                    Op::Retain(d) => {
+                        ps.retain(|_, p| p.max_epoch().is_some_and(|t| !t.is_multiple_of(d)));
+                        model.retain(|_, m| m.1 || !m.0.is_multiple_of(d));
+                    }
+                }
+                proptest::prop_assert_eq!(ps.len(), model.len());
+                let held: BTreeMap<String, (u64, bool)> = ps
+                    .iter()
+                    .map(|e| (e.id.to_string(), (e.producer.max_epoch().unwrap(), e.producer.dirty)))
+                    .collect();
+                proptest::prop_assert_eq!(&held, &model);
+                let mut dirty: Vec<String> = ps.dirty().map(|e| e.id.to_string()).collect();
+                dirty.sort();
+                let want: Vec<String> = model.iter().filter(|m| m.1.1).map(|m| m.0.clone()).collect();
+                proptest::prop_assert_eq!(dirty, want);
+                for (k, (t, _)) in &model {
+                    proptest::prop_assert_eq!(tag(&ps, k), Some(*t));
+                }
+            }
+        }
     }
 
     #[test]
