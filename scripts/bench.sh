@@ -5,7 +5,7 @@
 #
 #   scripts/bench.sh            10 million 100-byte messages per workload
 #   scripts/bench.sh --quick    1 million messages per workload: a few minutes
-#   scripts/bench.sh [--quick] --only w1|w2|sweep   one part
+#   scripts/bench.sh [--quick] --only w1|w2|sweep|recovery|query   one part
 #
 # Workloads (12 partitions):
 #   w1     1,000 producers, each on every partition (12,000 streams);
@@ -13,6 +13,9 @@
 #          a few messages each; 100,000 producers in --quick);
 #   sweep  the same message count spread over 1k .. 10M streams (1M in
 #          --quick), gapwatch and the bare consumer once each.
+# Then, in the full run only: recovery (scripts/bench/recovery.sh: start to
+# /readyz with 1M and 10M streams stored) and query latency
+# (scripts/bench/query.sh: 500 requests/s while a backlog is read).
 #
 # Writes the tables to docs/BENCHMARKS.md (between the markers), the sweep's
 # plot to docs/bench-sweep-full.png (target/bench-sweep-quick.png with
@@ -34,7 +37,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
         exit 0
         ;;
     *)
@@ -46,8 +49,10 @@ while [ $# -gt 0 ]; do
 done
 case "$ONLY" in
 all | w1 | w2 | sweep) ;;
+recovery) exec "$ROOT/scripts/bench/recovery.sh" 1000000 10000000 ;;
+query) exec "$ROOT/scripts/bench/query.sh" ;;
 *)
-    echo "bench.sh: --only takes w1, w2 or sweep, not '$ONLY'" >&2
+    echo "bench.sh: --only takes w1, w2, sweep, recovery or query, not '$ONLY'" >&2
     exit 2
     ;;
 esac
@@ -167,4 +172,9 @@ if grep -q '"workload": "sweep"' "$results"; then
     plot="$ROOT/docs/bench-sweep-full.png"
     [ "$MODE" = full ] || plot="$ROOT/target/bench-sweep-quick.png"
     /usr/bin/python3 "$ROOT/scripts/bench/plot.py" "$results" "$plot"
+fi
+if [ "$ONLY" = all ] && [ "$MODE" = full ]; then
+    "$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
+    "$ROOT/scripts/bench/recovery.sh" 1000000 10000000
+    "$ROOT/scripts/bench/query.sh"
 fi

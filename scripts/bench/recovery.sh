@@ -7,7 +7,8 @@
 # For each count: one message per stream (PRODUCERS x PARTITIONS streams,
 # at most 1,000,000 producers), audited once until caught up and stopped
 # with SIGTERM; then started again on the same state, three times, and the
-# time to the first 200 from /readyz is reported (median).
+# time to the first 200 from /readyz is reported (median). The table goes
+# into docs/BENCHMARKS.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -28,6 +29,8 @@ BOOTSTRAP="$("$ROOT/scripts/kafka.sh" bootstrap)"
 
 counts=("$@")
 ((${#counts[@]})) || counts=(1000000)
+results="$KAFKA_DIR/recovery.jsonl"
+: >"$results"
 for streams in "${counts[@]}"; do
     partitions=$(( (streams + 999999) / 1000000 ))
     producers=$(( streams / partitions ))
@@ -38,5 +41,6 @@ for streams in "${counts[@]}"; do
     "$GW" loadgen --bootstrap-servers "$BOOTSTRAP" --topic "$topic" --create-topic \
         --partitions "$partitions" --producers "$producers" --messages 1 --payload-size 100 >&2
     python3 "$ROOT/scripts/bench/recovery.py" "$GW" "$BOOTSTRAP" "$topic" \
-        "$(( partitions * producers ))" "$work"
+        "$(( partitions * producers ))" "$work" | tee -a "$results"
 done
+python3 "$ROOT/scripts/bench/recovery_report.py" "$results" "$ROOT/docs/BENCHMARKS.md"

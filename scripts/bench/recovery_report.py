@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Turns recovery.py's JSON lines into a Markdown table, prints it and puts
+it into docs/BENCHMARKS.md between the recovery markers.
+
+usage: recovery_report.py RESULTS.jsonl DOC
+"""
+import json
+import os
+import sys
+import time
+
+results, doc = sys.argv[1:3]
+rows = [json.loads(line) for line in open(results) if line.strip()]
+lines = [
+    f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores.",
+    "",
+    "| streams stored | ready after (median of 3) | runs | RSS when ready | state on disk |",
+    "| ---: | ---: | --- | ---: | ---: |",
+]
+for r in sorted(rows, key=lambda r: r["streams"]):
+    runs = ", ".join(f"{s:.3f}" for s in r["ready_seconds"])
+    lines.append(
+        f"| {r['streams']:,} | {r['ready_median_seconds']:.3f} s | {runs} s | "
+        f"{r['rss_when_ready_bytes'] / 2**20:.0f} MiB | {r['state_bytes'] / 2**20:.0f} MiB |"
+    )
+table = "\n".join(lines) + "\n"
+print(table)
+begin, end = "<!-- bench:recovery:begin -->", "<!-- bench:recovery:end -->"
+text = open(doc).read()
+if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    text = f"{head}{begin}\n{table}{end}{tail}"
+else:
+    text += f"\n{begin}\n{table}{end}\n"
+open(doc, "w").write(text)
