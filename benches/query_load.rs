@@ -9,6 +9,8 @@
 //! `GET /api/v1/messages/TOPIC/P/producer-I/1` for a random I below
 //! PRODUCERS, written with `loadgen --one-partition-each` (producer I on
 //! partition I mod PARTITIONS). RATE defaults to 500 requests/s, SECONDS to 20.
+//! Any answer but 200 counts as an error; the answers are also counted by
+//! status (or `timeout`, `connection error`, `body error`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -46,8 +48,10 @@ fn summary(s: &Samples) -> serde_json::Value {
     let mut l = s.latencies_ms.clone();
     l.sort_by(f64::total_cmp);
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    let ok = s.statuses.get("200").copied().unwrap_or(0);
     serde_json::json!({
         "count": l.len(),
+        "errors": l.len() as u64 - ok,
         "statuses": s.statuses,
         "p50_ms": round(percentile(&l, 0.50)),
         "p90_ms": round(percentile(&l, 0.90)),
@@ -60,6 +64,12 @@ fn summary(s: &Samples) -> serde_json::Value {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let url: String = arg(&args, 1, "URL", None);
+    if !matches!(reqwest::Url::parse(&url), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+    {
+        eprintln!("query_load: URL '{url}' is not an http:// or https:// URL");
+        std::process::exit(2);
+    }
+    let url = url.trim_end_matches('/').to_owned();
     let topic: String = arg(&args, 2, "TOPIC", None);
     let partitions: u64 = arg(&args, 3, "PARTITIONS", None);
     let producers: u64 = arg(&args, 4, "PRODUCERS", None);
@@ -69,19 +79,28 @@ async fn main() {
         eprintln!("query_load: PARTITIONS, PRODUCERS, RATE and SECONDS must be above 0");
         std::process::exit(2);
     }
-    let client = reqwest::Client::builder()
+    // Every request is kept until the end: bound what that costs.
+    let Some(total) = rate.checked_mul(seconds).filter(|&t| t <= 10_000_000) else {
+        eprintln!("query_load: RATE x SECONDS must be at most 10,000,000 requests");
+        std::process::exit(2);
+    };
+    let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(256)
         .build()
-        .expect("an HTTP client");
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("query_load: cannot create an HTTP client: {e}");
+            std::process::exit(1);
+        }
+    };
     let results: Arc<Mutex<BTreeMap<&'static str, Samples>>> = Arc::default();
-    let total = rate * seconds;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
     let start = Instant::now() + Duration::from_millis(100);
     let mut tasks = Vec::with_capacity(total as usize);
     for i in 0..total {
-        let due = start + interval * i as u32;
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
         tokio::time::sleep_until(due.into()).await;
         let (endpoint, target) = if i % 2 == 0 {
             ("gaps", format!("{url}/api/v1/gaps?limit=100"))

@@ -84,21 +84,32 @@ listen = "127.0.0.1:{port}"
         time.sleep(0.5)  # the last flush of the streams topic
         url = f"http://127.0.0.1:{port}"
         stored = metric(port, "gapwatch_streams")
-        before = metric(port, "gapwatch_messages_audited_total", backlog_topic)
-        t0 = time.monotonic()
-        out = subprocess.run(
+        # The backlog's audited count, once a second while the load runs: the
+        # ingest rate over the window, and in its last second (still reading?).
+        samples = [(time.monotonic(), metric(port, "gapwatch_messages_audited_total", backlog_topic))]
+        load_proc = subprocess.Popen(
             [load, url, streams_topic, "12", str(streams), str(rate), str(seconds)],
-            check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
-        ).stdout
-        t1 = time.monotonic()
-        after = metric(port, "gapwatch_messages_audited_total", backlog_topic)
-        backlog_total = 1000 * 12 * int(os.environ.get("QUERY_BACKLOG_STEPS", "3000"))
+        )
+        while load_proc.poll() is None:
+            time.sleep(1)
+            samples.append((time.monotonic(), metric(port, "gapwatch_messages_audited_total", backlog_topic)))
+        out = load_proc.stdout.read()
+        if load_proc.returncode != 0:
+            sys.exit(f"query_load failed (exit {load_proc.returncode})")
+        samples = [(t, n) for t, n in samples if n is not None]
+        if not samples:
+            sys.exit(f"no metrics from gapwatch during the load; see {work}/gapwatch.log")
+        (t0, before), (t1, after) = samples[0], samples[-1]
+        (tl, last_before) = samples[-2] if len(samples) > 1 else samples[-1]
         result = json.loads(out)
         result["streams_in_memory"] = stored
-        result["ingest_messages_per_second"] = round((after - before) / (t1 - t0))
-        result["backlog_left_at_end"] = max(0, int(backlog_total - after))
+        result["ingest_messages_per_second"] = round((after - before) / max(t1 - t0, 1e-9))
+        result["ingest_messages_per_second_last_second"] = round((after - last_before) / max(t1 - tl, 1e-9))
+        result["backlog_audited_in_window"] = int(after - before)
+        # Lag as of gapwatch's last watermark check (once a second).
+        result["backlog_left_at_end"] = int(metric(port, "gapwatch_consumer_lag_messages", backlog_topic) or 0)
     finally:
         proc.terminate()
         try:
@@ -110,8 +121,13 @@ listen = "127.0.0.1:{port}"
     lines = [
         f"{result['achieved_rps']:.0f} requests/s for {seconds} s (half of each), with "
         f"{int(stored or 0):,} streams in memory, while gapwatch audited "
-        f"{result['ingest_messages_per_second']:,} messages/s"
-        + ("" if result["backlog_left_at_end"] else " (the backlog ran out before the end)")
+        f"{result['ingest_messages_per_second']:,} messages/s of the backlog "
+        f"({result['ingest_messages_per_second_last_second']:,} in the last second; "
+        + (
+            f"{result['backlog_left_at_end']:,} left at the end)"
+            if result["backlog_left_at_end"]
+            else "it ran out before the end)"
+        )
         + f"; {os.cpu_count()} cores, loopback.",
         "",
         "| endpoint | requests | answers | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |",

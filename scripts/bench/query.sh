@@ -5,16 +5,23 @@
 #
 #   scripts/bench/query.sh
 #
-# Two topics on a fresh broker (port 29092): one with 1,000,000 streams of
-# one message each (the streams the lookups ask about), one with a backlog
-# of 36 million messages. gapwatch audits both from the start; once the
-# first is audited, benches/query_load.rs sends its requests for 20 s while
-# the backlog is still being read. Writes the table to docs/BENCHMARKS.md.
+# Two topics on a fresh broker (port $BENCH_KAFKA_PORT, default 29092; data
+# in .kafka/bench-query): one with 1,000,000 streams of one message each (the
+# streams the lookups ask about), one with a backlog of 36 million messages.
+# gapwatch audits both from the start; once the first is audited,
+# benches/query_load.rs sends its requests for 20 s while the backlog is
+# still being read (the table says how fast it was read during those 20 s,
+# and whether it ran out). Writes the table to docs/BENCHMARKS.md (or to
+# $QUERY_DOC).
+#
+# Environment: QUERY_STREAMS (1000000), QUERY_BACKLOG_STEPS (3000, x 1,000
+# producers x 12 partitions), QUERY_RATE (500), QUERY_SECONDS (20),
+# QUERY_DOC (docs/BENCHMARKS.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-# shellcheck source=../lib/deps.sh
+# shellcheck source=scripts/lib/deps.sh
 source "$ROOT/scripts/lib/deps.sh"
 ensure_build_deps
 cargo build --release --locked --bin gapwatch --example query_load
@@ -25,9 +32,10 @@ STREAMS="${QUERY_STREAMS:-1000000}"
 BACKLOG_STEPS="${QUERY_BACKLOG_STEPS:-3000}" # x 1,000 producers x 12 partitions
 RATE="${QUERY_RATE:-500}"
 SECONDS_UNDER_LOAD="${QUERY_SECONDS:-20}"
+DOC="${QUERY_DOC:-$ROOT/docs/BENCHMARKS.md}"
 
 export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}"
-export KAFKA_DIR="$ROOT/.kafka/bench"
+export KAFKA_DIR="$ROOT/.kafka/bench-query"
 export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}"
 export KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseParallelGC -XX:-UsePerfData -Djava.awt.headless=true}"
 "$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
@@ -46,4 +54,4 @@ backlog_topic="query-backlog-$stamp"
     --drop-rate 0.0001 --seed 1 >&2
 python3 "$ROOT/scripts/bench/query.py" "$GW" "$LOAD" "$BOOTSTRAP" "$streams_topic" \
     "$backlog_topic" "$STREAMS" "$RATE" "$SECONDS_UNDER_LOAD" "$KAFKA_DIR/query" \
-    "$ROOT/docs/BENCHMARKS.md"
+    "$DOC"
