@@ -75,16 +75,9 @@ cargo build --release --locked --bin gapwatch --example bare_consumer
 GAPWATCH="$ROOT/target/release/gapwatch"
 BARE="$ROOT/target/release/examples/bare_consumer"
 
-export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}"
-export KAFKA_DIR="$ROOT/.kafka/bench"
-# The broker with its JIT fully on and a larger heap: the test cluster's
-# fast-start options would make the broker, not the readers, the bottleneck.
-export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}"
-export KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseParallelGC -XX:-UsePerfData -Djava.awt.headless=true}"
-"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
-"$ROOT/scripts/kafka.sh" up
-trap '"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true' EXIT
-BOOTSTRAP="$("$ROOT/scripts/kafka.sh" bootstrap)"
+# shellcheck source=scripts/bench/broker.sh
+source "$ROOT/scripts/bench/broker.sh"
+bench_broker_up "$ROOT/.kafka/bench"
 
 # gapwatch's consumer runs with fetch.queue.backoff.ms=10 (librdkafka's
 # default of 1 s caps a fast reader); the bare consumer gets the same, so

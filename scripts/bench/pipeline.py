@@ -52,26 +52,43 @@ def counted(port, topic):
     return total
 
 
+def write_config(workdir, bootstrap, topics, port, group, state=""):
+    """A gapwatch config auditing `topics` with its state under workdir;
+    `state` adds lines to [state]. Returns its path."""
+    config = os.path.join(workdir, "gapwatch.toml")
+    listed = ", ".join(f'"{t}"' for t in topics)
+    with open(config, "w") as f:
+        f.write(
+            f"""[kafka]
+bootstrap_servers = "{bootstrap}"
+group_id = "{group}-{os.getpid()}-{time.time_ns()}"
+[[audit]]
+topics = [{listed}]
+[state]
+dir = "{workdir}/data"
+{state}[http]
+listen = "127.0.0.1:{port}"
+"""
+        )
+    return config
+
+
+def stop(proc):
+    """SIGTERM, then SIGKILL if it has not exited within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def main():
     binary, bootstrap, topic, messages, workdir = sys.argv[1:6]
     messages = int(messages)
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)
     port = free_port()
-    config = os.path.join(workdir, "gapwatch.toml")
-    with open(config, "w") as f:
-        f.write(
-            f"""[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "bench-{os.getpid()}-{time.time_ns()}"
-[[audit]]
-topics = ["{topic}"]
-[state]
-dir = "{workdir}/data"
-[http]
-listen = "127.0.0.1:{port}"
-"""
-        )
+    config = write_config(workdir, bootstrap, [topic], port, "bench")
     log = open(os.path.join(workdir, "gapwatch.log"), "w")
     proc = subprocess.Popen([binary, "run", "--config", config], stdout=log, stderr=log)
     try:
@@ -107,11 +124,7 @@ listen = "127.0.0.1:{port}"
             )
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 if __name__ == "__main__":

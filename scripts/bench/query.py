@@ -10,17 +10,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from doctable import put_table
+from pipeline import free_port, stop, write_config
 
 
 def metric(port, name, topic=None):
@@ -35,39 +31,20 @@ def metric(port, name, topic=None):
     return total
 
 
-def put(doc, name, table):
-    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
-    text = open(doc).read() if os.path.exists(doc) else ""
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{begin}\n{table}{end}{tail}"
-    else:
-        text += f"\n{begin}\n{table}{end}\n"
-    open(doc, "w").write(text)
-
-
 def main():
     gw, load, bootstrap, streams_topic, backlog_topic, streams, rate, seconds, work, doc = sys.argv[1:11]
     streams, rate, seconds = int(streams), int(rate), int(seconds)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     port = free_port()
-    config = os.path.join(work, "gapwatch.toml")
-    with open(config, "w") as f:
-        f.write(
-            f"""[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "bench-query-{os.getpid()}-{time.time_ns()}"
-[[audit]]
-topics = ["{streams_topic}", "{backlog_topic}"]
-[state]
-dir = "{work}/data"
-max_streams_in_memory = {max(streams * 2, 1000000)}
-[http]
-listen = "127.0.0.1:{port}"
-"""
-        )
+    config = write_config(
+        work,
+        bootstrap,
+        [streams_topic, backlog_topic],
+        port,
+        "bench-query",
+        state=f"max_streams_in_memory = {max(streams * 2, 1000000)}\n",
+    )
     log = open(os.path.join(work, "gapwatch.log"), "w")
     proc = subprocess.Popen([gw, "run", "--config", config], stdout=log, stderr=log)
     try:
@@ -111,11 +88,7 @@ listen = "127.0.0.1:{port}"
         # Lag as of gapwatch's last watermark check (once a second).
         result["backlog_left_at_end"] = int(metric(port, "gapwatch_consumer_lag_messages", backlog_topic) or 0)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
     print(json.dumps(result))
     lines = [
@@ -145,7 +118,7 @@ listen = "127.0.0.1:{port}"
         )
     table = "\n".join(lines) + "\n"
     print(table)
-    put(doc, "query", table)
+    put_table(doc, "query", table)
 
 
 if __name__ == "__main__":

@@ -34,14 +34,9 @@ RATE="${QUERY_RATE:-500}"
 SECONDS_UNDER_LOAD="${QUERY_SECONDS:-20}"
 DOC="${QUERY_DOC:-$ROOT/docs/BENCHMARKS.md}"
 
-export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}"
-export KAFKA_DIR="$ROOT/.kafka/bench-query"
-export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}"
-export KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseParallelGC -XX:-UsePerfData -Djava.awt.headless=true}"
-"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
-"$ROOT/scripts/kafka.sh" up >/dev/null
-trap '"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true' EXIT
-BOOTSTRAP="$("$ROOT/scripts/kafka.sh" bootstrap)"
+# shellcheck source=scripts/bench/broker.sh
+source "$ROOT/scripts/bench/broker.sh"
+bench_broker_up "$ROOT/.kafka/bench-query"
 
 stamp="$(date +%s)"
 streams_topic="query-streams-$stamp"

@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 
-from pipeline import counted, free_port
+from pipeline import counted, free_port, write_config
 
 
 def rss(pid):
@@ -34,18 +34,7 @@ def main():
     binary, bootstrap, topic, messages, workdir = sys.argv[1:6]
     messages = int(messages)
     port = free_port()
-    config = os.path.join(workdir, "gapwatch.toml")
-    with open(config, "w") as f:
-        f.write(f"""[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "recovery-{os.getpid()}"
-[[audit]]
-topics = ["{topic}"]
-[state]
-dir = "{workdir}/data"
-[http]
-listen = "127.0.0.1:{port}"
-""")
+    config = write_config(workdir, bootstrap, [topic], port, "recovery")
     log = open(os.path.join(workdir, "gapwatch.log"), "a")
 
     def start():

@@ -13,19 +13,15 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-# shellcheck source=../lib/deps.sh
+# shellcheck source=scripts/lib/deps.sh
 source "$ROOT/scripts/lib/deps.sh"
 ensure_build_deps
 cargo build --release --locked --bin gapwatch
 GW="$ROOT/target/release/gapwatch"
 
-export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}"
-export KAFKA_DIR="$ROOT/.kafka/bench"
-export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}"
-"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true
-"$ROOT/scripts/kafka.sh" up >/dev/null
-trap '"$ROOT/scripts/kafka.sh" down >/dev/null 2>&1 || true' EXIT
-BOOTSTRAP="$("$ROOT/scripts/kafka.sh" bootstrap)"
+# shellcheck source=scripts/bench/broker.sh
+source "$ROOT/scripts/bench/broker.sh"
+bench_broker_up "$ROOT/.kafka/bench"
 
 counts=("$@")
 ((${#counts[@]})) || counts=(1000000)

@@ -9,6 +9,8 @@ import os
 import sys
 import time
 
+from doctable import put_table
+
 results, doc = sys.argv[1:3]
 rows = [json.loads(line) for line in open(results) if line.strip()]
 lines = [
@@ -25,12 +27,4 @@ for r in sorted(rows, key=lambda r: r["streams"]):
     )
 table = "\n".join(lines) + "\n"
 print(table)
-begin, end = "<!-- bench:recovery:begin -->", "<!-- bench:recovery:end -->"
-text = open(doc).read()
-if begin in text and end in text:
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    text = f"{head}{begin}\n{table}{end}{tail}"
-else:
-    text += f"\n{begin}\n{table}{end}\n"
-open(doc, "w").write(text)
+put_table(doc, "recovery", table)

@@ -9,6 +9,8 @@ import os
 import statistics
 import sys
 
+from doctable import put_table
+
 results, mode, doc = sys.argv[1:4]
 rows = [json.loads(line) for line in open(results) if line.strip()]
 for r in rows:
@@ -86,19 +88,8 @@ def sweep():
     return "\n".join(lines) + "\n"
 
 
-def put(text, name, table):
-    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        return f"{head}{begin}\n{table}{end}{tail}"
-    return text + f"\n{begin}\n{table}{end}\n"
-
-
-text = open(doc).read() if os.path.exists(doc) else ""
 for name, table in [("w1", side_by_side("w1")), ("w2", side_by_side("w2")), ("sweep", sweep())]:
     if table is None:
         continue
     print(table)
-    text = put(text, f"{mode}-{name}", table)
-open(doc, "w").write(text)
+    put_table(doc, f"{mode}-{name}", table)
