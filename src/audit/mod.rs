@@ -245,14 +245,17 @@ impl Auditor {
             if slot.producers.contains_key(producer.as_str()) {
                 continue;
             }
-            let p = load_producer(&self.store, topic, partition, &producer)?;
-            self.streams_in_memory += p.epochs.len() as u64;
-            tm.streams.add(p.epochs.len() as i64);
-            if p.has_open_gaps() {
+            let position = bring_in(
+                &self.store,
+                slot,
+                &tm,
+                &mut self.streams_in_memory,
+                (topic, partition, &producer),
+            )?;
+            if slot.producers.at_mut(position).producer.has_open_gaps() {
                 self.ticking
                     .insert((name.clone(), partition, ProducerId::new(&producer)));
             }
-            slot.producers.insert(&producer, p);
         }
         self.metrics.assigned_partitions.inc();
         if record.is_none() {
@@ -457,21 +460,13 @@ impl Auditor {
 
         let position = match slot.producers.position(&stamp.producer) {
             Some(i) => i,
-            None => {
-                let p = if slot
-                    .absent
-                    .as_ref()
-                    .is_some_and(|a| !a.may_have_left(&stamp.producer))
-                {
-                    // Certainly new: nothing to read back.
-                    Producer::default()
-                } else {
-                    load_producer(&self.store, topic, partition, &stamp.producer)?
-                };
-                self.streams_in_memory += p.epochs.len() as u64;
-                t.metrics.streams.add(p.epochs.len() as i64);
-                slot.producers.insert(&stamp.producer, p)
-            }
+            None => bring_in(
+                &self.store,
+                slot,
+                &t.metrics,
+                &mut self.streams_in_memory,
+                (topic, partition, &stamp.producer),
+            )?,
         };
         let entry = slot.producers.at_mut(position);
         let (key, producer) = (&entry.id, &mut entry.producer);
@@ -828,22 +823,37 @@ fn queue_alert(
     }
 }
 
-/// Loads every stored epoch of a producer (none for a new one).
-fn load_producer(
+/// Brings a producer that is not in memory into its partition's slot with
+/// every stored epoch (none for a new one: a partition assigned with nothing
+/// stored reads RocksDB only for producers that left memory), counts its
+/// streams, and returns its position.
+fn bring_in(
     store: &Store,
-    topic: &str,
-    partition: i32,
-    producer: &str,
-) -> Result<Producer, StoreError> {
-    let epochs = store
-        .producer_streams(topic, partition, producer)?
-        .into_iter()
-        .map(|(epoch, s)| Epoch::from_stored(epoch, s))
-        .collect();
-    Ok(Producer {
+    slot: &mut Slot,
+    metrics: &TopicMetrics,
+    in_memory: &mut u64,
+    (topic, partition, producer): (&str, i32, &str),
+) -> Result<u32, StoreError> {
+    let certainly_new = slot
+        .absent
+        .as_ref()
+        .is_some_and(|a| !a.may_have_left(producer));
+    let epochs = if certainly_new {
+        Default::default()
+    } else {
+        store
+            .producer_streams(topic, partition, producer)?
+            .into_iter()
+            .map(|(epoch, s)| Epoch::from_stored(epoch, s))
+            .collect()
+    };
+    let p = Producer {
         epochs,
         ..Producer::default()
-    })
+    };
+    *in_memory += p.epochs.len() as u64;
+    metrics.streams.add(p.epochs.len() as i64);
+    Ok(slot.producers.insert(producer, p))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::config::AlertKind;
 use crate::engine::runs;
 use crate::store::{Incident, IncidentCause, StreamRef};
 
-use super::{Auditor, ProducerId, events, load_producer, queue_alert};
+use super::{Auditor, ProducerId, bring_in, events, queue_alert};
 
 impl Auditor {
     /// Kafka's log of `topic`/`partition` no longer holds what gapwatch
@@ -41,12 +41,14 @@ impl Auditor {
             let position = match slot.producers.position(&producer) {
                 Some(i) => i,
                 // Evicted since: its state is in RocksDB.
-                None => match load_producer(&self.store, topic, partition, &producer) {
-                    Ok(p) => {
-                        self.streams_in_memory += p.epochs.len() as u64;
-                        t.metrics.streams.add(p.epochs.len() as i64);
-                        slot.producers.insert(&producer, p)
-                    }
+                None => match bring_in(
+                    &self.store,
+                    slot,
+                    &t.metrics,
+                    &mut self.streams_in_memory,
+                    (topic, partition, &producer),
+                ) {
+                    Ok(position) => position,
                     Err(e) => {
                         tracing::error!(topic, partition, producer = %producer, error = %e,
                             "cannot load a stream to undo a truncated log; its lost messages are not reported");
