@@ -69,9 +69,6 @@ pub fn unix_ms_coarse() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
-/// The consumer's default `fetch.queue.backoff.ms` (see [`create`]).
-pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
-
 /// Creates the consumer with gapwatch's defaults and the user's options.
 pub fn create(
     settings: &KafkaSettings,
@@ -94,7 +91,7 @@ pub fn create(
         // its prefetch queue is full. Its default of 1 s caps a fast reader
         // at a fraction of what the broker serves (a fivefold difference in
         // scripts/bench.sh); the queue size limits memory either way.
-        ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS),
+        ("fetch.queue.backoff.ms", "10"),
     ];
     defaults.push(("client.id", "gapwatch"));
     crate::kafka::client_config(&settings.bootstrap_servers, &defaults, &settings.options)
